@@ -1,0 +1,74 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "resub",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Resub", targets: ["Resub"]),
+        .executable(name: "resub", targets: ["resub"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+    ],
+    targets: [
+        // libevent, through pkg-config (libevent_pthreads requires libevent). Only LibeventLoop imports it.
+        .systemLibrary(
+            name: "CLibevent",
+            pkgConfig: "libevent_pthreads",
+            providers: [.apt(["libevent-dev"])]
+        ),
+        // The Redis serialization protocol: values, an incremental parser, an encoder. No I/O.
+        .target(name: "RESP", swiftSettings: strict),
+        // One event_base on one thread: inbox, timers, signals, sockets. The only importer of CLibevent.
+        .target(name: "LibeventLoop", dependencies: ["CLibevent"], swiftSettings: strict),
+        // The library programs embed: connections, subscriptions, health, cluster, streams.
+        .target(
+            name: "Resub",
+            dependencies: [
+                "RESP", "LibeventLoop",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict
+        ),
+        // The service: sinks, configuration, admin HTTP.
+        .target(
+            name: "ResubService",
+            dependencies: [
+                "Resub", "LibeventLoop",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "resub",
+            dependencies: ["ResubService", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["RESP", "Resub"],
+            path: "Tests/TestSupport",
+            swiftSettings: strict
+        ),
+        .testTarget(name: "RESPTests", dependencies: ["RESP", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "LibeventLoopTests", dependencies: ["LibeventLoop"], swiftSettings: strict),
+        .testTarget(name: "ResubTests", dependencies: ["Resub", "RESP", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ResubServiceTests", dependencies: ["ResubService", "Resub", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["Resub", "ResubService", "RESP", "TestSupport"],
+            swiftSettings: strict
+        ),
+    ]
+)
