@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 
 #include <event2/event.h>
 #include <event2/buffer.h>
@@ -24,5 +25,9 @@
 #include <event2/util.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+
+
+/// Names the calling thread (Linux: at most 15 bytes), for top -H and debuggers.
+static inline int resub_set_thread_name(const char *name) { return prctl(PR_SET_NAME, name, 0, 0, 0); }
 
 #endif

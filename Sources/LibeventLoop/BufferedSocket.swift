@@ -1,0 +1,315 @@
+import CLibevent
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Where to connect.
+public enum SocketAddress: Sendable, Hashable, CustomStringConvertible {
+    /// A host name or numeric IPv4/IPv6 address and a port; names are resolved on the loop with evdns.
+    case tcp(host: String, port: Int)
+    /// A Unix domain socket path.
+    case unix(path: String)
+
+    /// `host:port`, `[v6]:port` or `unix:/path`.
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): return host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path): return "unix:\(path)"
+        }
+    }
+}
+
+/// Socket settings applied on connect.
+public struct SocketOptions: Sendable, Hashable {
+    /// Give up connecting (resolution included) after this long.
+    public var connectTimeout: Duration
+    /// TCP keepalive: idle time before the first probe (nil turns keepalive off).
+    public var keepAliveIdle: Duration?
+    /// TCP keepalive: time between probes.
+    public var keepAliveInterval: Duration
+    /// TCP keepalive: unanswered probes before the kernel drops the connection.
+    public var keepAliveCount: Int
+    /// The most bytes one read callback takes from the socket.
+    public var maxSingleRead: Int
+
+    /// Defaults: 5 s connect timeout, keepalive after 15 s idle then every 5 s, 3 probes; 256 KiB reads.
+    public init(
+        connectTimeout: Duration = .seconds(5),
+        keepAliveIdle: Duration? = .seconds(15),
+        keepAliveInterval: Duration = .seconds(5),
+        keepAliveCount: Int = 3,
+        maxSingleRead: Int = 256 << 10
+    ) {
+        self.connectTimeout = connectTimeout
+        self.keepAliveIdle = keepAliveIdle
+        self.keepAliveInterval = keepAliveInterval
+        self.keepAliveCount = keepAliveCount
+        self.maxSingleRead = maxSingleRead
+    }
+}
+
+/// Why a socket closed (or failed to connect).
+public enum SocketError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// The connection was not established within the connect timeout.
+    case connectTimeout
+    /// The peer closed the connection.
+    case endOfFile
+    /// The host name could not be resolved.
+    case resolve(String)
+    /// A system error (`errno`), such as connection refused or reset.
+    case system(errno: Int32, message: String)
+    /// The address is unusable (e.g. a Unix socket path that is too long).
+    case invalidAddress(String)
+
+    /// A short explanation.
+    public var description: String {
+        switch self {
+        case .connectTimeout: return "connect timeout"
+        case .endOfFile: return "connection closed by peer"
+        case .resolve(let m): return "could not resolve host: \(m)"
+        case .system(let e, let m): return "\(m) (errno \(e))"
+        case .invalidAddress(let m): return "invalid address: \(m)"
+        }
+    }
+}
+
+/// Events of a ``BufferedSocket``, called on the loop thread.
+public protocol BufferedSocketDelegate: AnyObject {
+    /// The connection is established (TCP_NODELAY and keepalive are set).
+    func socketDidConnect(_ socket: BufferedSocket)
+    /// One contiguous chunk of received bytes; valid only during the call. Several may come per read.
+    func socket(_ socket: BufferedSocket, didRead chunk: UnsafeRawBufferPointer)
+    /// The chunks of one read have all been delivered.
+    func socketDidFinishReading(_ socket: BufferedSocket)
+    /// The socket closed because of the peer or an error (never called for ``BufferedSocket/close()``).
+    func socket(_ socket: BufferedSocket, didCloseWith error: SocketError)
+}
+
+/// A TCP or Unix-domain connection over a libevent bufferevent. Loop-only.
+///
+/// Memory: while open, the socket holds one retain on itself (the context pointer libevent calls back with);
+/// it is given up once, after ``close()`` or a peer/error close, on a later turn of the loop, so nothing is
+/// freed while its own callback is running.
+public final class BufferedSocket: @unchecked Sendable {
+    private let loop: EventLoop
+    private var bev: OpaquePointer?
+    private var connectTimer: TimerEvent?
+    private var selfRetain: Unmanaged<BufferedSocket>?
+    private var delivering = false
+    /// Receives the socket's events; held weakly.
+    public weak var delegate: (any BufferedSocketDelegate)?
+    /// The address connected to.
+    public let address: SocketAddress
+    /// The options applied.
+    public let options: SocketOptions
+    /// Whether the connection has been established and not closed.
+    public private(set) var isConnected = false
+    /// Whether the socket is closed (by either side).
+    public var isClosed: Bool { bev == nil }
+
+    init(loop: EventLoop, address: SocketAddress, options: SocketOptions, delegate: any BufferedSocketDelegate) {
+        self.loop = loop
+        self.address = address
+        self.options = options
+        self.delegate = delegate
+    }
+
+    /// Starts connecting; failures are reported through the delegate on a later loop turn.
+    fileprivate func start() {
+        guard let bev = bufferevent_socket_new(loop.base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
+            failSoon(.system(errno: errno, message: "bufferevent_socket_new failed"))
+            return
+        }
+        self.bev = bev
+        selfRetain = Unmanaged.passRetained(self)
+        let ctx = selfRetain!.toOpaque()
+        bufferevent_setcb(bev, { _, ctx in
+            Unmanaged<BufferedSocket>.fromOpaque(ctx!).takeUnretainedValue().readable()
+        }, nil, { _, what, ctx in
+            Unmanaged<BufferedSocket>.fromOpaque(ctx!).takeUnretainedValue().event(what)
+        }, ctx)
+        _ = bufferevent_set_max_single_read(bev, options.maxSingleRead)
+        connectTimer = loop.scheduleTimer(after: options.connectTimeout) { [weak self] in
+            guard let self, !self.isConnected, self.bev != nil else { return }
+            self.closeWithError(.connectTimeout)
+        }
+        let rc: Int32
+        switch address {
+        case .tcp(let host, let port):
+            rc = bufferevent_socket_connect_hostname(bev, loop.dns, AF_UNSPEC, host, Int32(port))
+        case .unix(let path):
+            var sun = sockaddr_un()
+            sun.sun_family = sa_family_t(AF_UNIX)
+            let bytes = Array(path.utf8)
+            guard bytes.count < MemoryLayout.size(ofValue: sun.sun_path) else {
+                closeWithError(.invalidAddress("unix socket path longer than \(MemoryLayout.size(ofValue: sun.sun_path) - 1) bytes"))
+                return
+            }
+            withUnsafeMutableBytes(of: &sun.sun_path) { dst in
+                dst.copyBytes(from: bytes)
+                dst[bytes.count] = 0
+            }
+            rc = withUnsafePointer(to: &sun) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bufferevent_socket_connect(bev, $0, Int32(MemoryLayout<sockaddr_un>.size))
+                }
+            }
+        }
+        if rc != 0, self.bev != nil {
+            // libevent may already have called the event callback (which closed us) for an immediate failure.
+            let e = errno
+            closeWithError(.system(errno: e, message: String(cString: strerror(e))))
+        }
+    }
+
+    private func failSoon(_ error: SocketError) {
+        loop.execute { [self] in delegate?.socket(self, didCloseWith: error) }
+    }
+
+    private func readable() {
+        guard let bev else { return }
+        let input = bufferevent_get_input(bev)
+        let total = evbuffer_get_length(input)
+        guard total > 0 else { return }
+        delivering = true
+        withUnsafeTemporaryAllocation(of: iovec.self, capacity: 16) { vecs in
+            var remaining = total
+            while remaining > 0, self.bev != nil {
+                let n = Int(evbuffer_peek(input, remaining, nil, vecs.baseAddress, 16))
+                var taken = 0
+                for i in 0..<min(n, 16) {
+                    let v = vecs[i]
+                    let len = min(v.iov_len, remaining - taken)
+                    delegate?.socket(self, didRead: UnsafeRawBufferPointer(start: v.iov_base, count: len))
+                    taken += len
+                    if self.bev == nil { break }
+                }
+                if self.bev == nil { break }
+                evbuffer_drain(input, taken)
+                remaining -= taken
+                if taken == 0 { break }
+            }
+        }
+        delivering = false
+        if self.bev != nil { delegate?.socketDidFinishReading(self) }
+    }
+
+    private func event(_ what: Int16) {
+        let what = Int32(what)
+        if what & Int32(BEV_EVENT_CONNECTED) != 0 {
+            connected()
+            return
+        }
+        if what & Int32(BEV_EVENT_EOF) != 0 {
+            // Deliver what arrived with the FIN before reporting it.
+            readable()
+            closeWithError(.endOfFile)
+        } else if what & Int32(BEV_EVENT_ERROR) != 0 {
+            if let bev, case .tcp(let host, _) = address, !isConnected {
+                let dnsError = bufferevent_socket_get_dns_error(bev)
+                if dnsError != 0 {
+                    closeWithError(.resolve("\(host): \(String(cString: evutil_gai_strerror(dnsError)))"))
+                    return
+                }
+            }
+            let e = errno
+            let code = e != 0 ? e : errno
+            closeWithError(.system(errno: code, message: String(cString: strerror(code))))
+        } else if what & Int32(BEV_EVENT_TIMEOUT) != 0 {
+            closeWithError(.connectTimeout)
+        }
+    }
+
+    private func connected() {
+        guard let bev else { return }
+        isConnected = true
+        connectTimer?.cancel()
+        connectTimer = nil
+        let fd = bufferevent_getfd(bev)
+        if case .tcp = address {
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            if let idle = options.keepAliveIdle {
+                setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, socklen_t(MemoryLayout<Int32>.size))
+                var idleSeconds = Int32(max(1, idle.components.seconds))
+                var interval = Int32(max(1, options.keepAliveInterval.components.seconds))
+                var count = Int32(max(1, options.keepAliveCount))
+                setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPIDLE, &idleSeconds, socklen_t(MemoryLayout<Int32>.size))
+                setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPINTVL, &interval, socklen_t(MemoryLayout<Int32>.size))
+                setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, socklen_t(MemoryLayout<Int32>.size))
+            }
+        }
+        bufferevent_enable(bev, Int16(EV_READ | EV_WRITE))
+        delegate?.socketDidConnect(self)
+    }
+
+    /// Queues bytes for sending; returns false when the socket is closed. Loop-only.
+    @discardableResult
+    public func write(_ bytes: UnsafeRawBufferPointer) -> Bool {
+        guard let bev else { return false }
+        return bufferevent_write(bev, bytes.baseAddress, bytes.count) == 0
+    }
+
+    /// Queues bytes for sending; returns false when the socket is closed. Loop-only.
+    @discardableResult
+    public func write(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Bytes queued but not yet handed to the kernel.
+    public var pendingOutputBytes: Int {
+        guard let bev else { return 0 }
+        return evbuffer_get_length(bufferevent_get_output(bev))
+    }
+
+    /// The file descriptor, while open (for diagnostics and tests).
+    public var fileDescriptor: Int32? {
+        guard let bev else { return nil }
+        let fd = bufferevent_getfd(bev)
+        return fd < 0 ? nil : fd
+    }
+
+    /// Closes the socket at once, dropping unsent output. The delegate is not called. Harmless when already
+    /// closed. Safe inside the socket's own callbacks: the bufferevent is freed now (libevent defers its own
+    /// teardown), and this object's self-retain is given up on a later loop turn. Loop-only.
+    public func close() {
+        loop.assertInLoop()
+        teardown()
+    }
+
+    private func closeWithError(_ error: SocketError) {
+        guard bev != nil else { return }
+        teardown()
+        delegate?.socket(self, didCloseWith: error)
+    }
+
+    private func teardown() {
+        connectTimer?.cancel()
+        connectTimer = nil
+        isConnected = false
+        if let bev {
+            bufferevent_setcb(bev, nil, nil, nil, nil)
+            bufferevent_disable(bev, Int16(EV_READ | EV_WRITE))
+            bufferevent_free(bev)
+            self.bev = nil
+        }
+        if let retain = selfRetain {
+            selfRetain = nil
+            loop.execute { _ = retain.takeRetainedValue() }
+        }
+    }
+}
+
+extension EventLoop {
+    /// Opens a connection; the delegate hears of success or failure on the loop. Loop-only.
+    public func connect(
+        to address: SocketAddress,
+        options: SocketOptions = .init(),
+        delegate: any BufferedSocketDelegate
+    ) -> BufferedSocket {
+        assertInLoop()
+        let socket = BufferedSocket(loop: self, address: address, options: options, delegate: delegate)
+        socket.start()
+        return socket
+    }
+}
