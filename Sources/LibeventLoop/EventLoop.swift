@@ -1,4 +1,4 @@
-import CLibevent
+internal import CLibevent
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -189,4 +189,9 @@ extension timeval {
         let clamped = max(seconds, 0)
         self.init(tv_sec: Int(clamped), tv_usec: seconds < 0 ? 0 : Int(attoseconds / 1_000_000_000_000))
     }
+}
+
+/// Names the calling thread (Linux: at most 15 bytes are kept), for `top -H` and debuggers.
+public func setCurrentThreadName(_ name: String) {
+    _ = resub_set_thread_name(String(name.prefix(15)))
 }

@@ -1,4 +1,4 @@
-import CLibevent
+internal import CLibevent
 
 /// A one-shot or repeating timer on an ``EventLoop``. Loop-only.
 ///

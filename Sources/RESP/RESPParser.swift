@@ -352,6 +352,14 @@ public struct RESPMessageView {
     public let channel: UnsafeRawBufferPointer
     /// The message payload.
     public let payload: UnsafeRawBufferPointer
+
+    /// Creates a view over bytes the caller keeps alive for the view's lifetime.
+    public init(kind: Kind, pattern: UnsafeRawBufferPointer, channel: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
+        self.kind = kind
+        self.pattern = pattern
+        self.channel = channel
+        self.payload = payload
+    }
 }
 
 extension RESPParser {

@@ -1,0 +1,346 @@
+import DequeModule
+import LibeventLoop
+import RESP
+
+/// What a ``Connection`` tells its owner, on the loop thread.
+package protocol ConnectionDelegate: AnyObject {
+    /// The handshake finished; commands may be sent.
+    func connectionDidBecomeReady(_ connection: Connection)
+    /// A pub/sub message; the view is valid only during the call.
+    func connection(_ connection: Connection, didReceive message: RESPMessageView)
+    /// Everything of one socket read has been delivered (a good moment to flush a batch).
+    func connectionDidFinishReading(_ connection: Connection)
+    /// A (un)subscribe confirmation for one name. `solicited` is false when no command of ours was waiting
+    /// for it (the server unsubscribed us on its own, e.g. a shard channel's slot moved).
+    func connection(_ connection: Connection, confirmed kind: SubscriptionKind, subscribe: Bool, name: [UInt8], solicited: Bool)
+    /// A push frame that is neither a message nor a confirmation.
+    func connection(_ connection: Connection, didReceivePush value: RESPValue)
+    /// The connection closed because of the server, the network or a protocol error. Not called for
+    /// ``Connection/disconnect()`` or ``Connection/quit()``, whose caller knows.
+    func connection(_ connection: Connection, didCloseWith error: ResubError)
+}
+
+/// One connection to one Redis server: socket, parser, handshake, in-order reply matching and push routing.
+/// Loop-only.
+///
+/// Replies are matched to commands by order (Redis answers in order). (Un)subscribe commands are answered
+/// by one confirmation per name, counted down on their queue entry; an error reply in their place fails the
+/// whole command. In RESP3 pub/sub frames are pushes; in RESP2 subscribed mode they are arrays, told apart
+/// from replies because in that mode the server accepts nothing else than (un)subscribe commands and PING,
+/// whose reply is the array `pong ""`.
+package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
+    /// Lifecycle of the connection.
+    package enum State: Equatable, Sendable {
+        /// The socket is connecting.
+        case connecting
+        /// Connected; the handshake is running.
+        case handshaking
+        /// Ready for commands.
+        case ready
+        /// QUIT sent; waiting for the server to close.
+        case quitting
+        /// Closed; nothing more will happen.
+        case closed
+    }
+
+    private enum Pending {
+        case handshake
+        case reply((Result<RESPValue, ResubError>) -> Void)
+        case subscription(kind: SubscriptionKind, subscribe: Bool, remaining: Int, completion: (Result<Void, ResubError>) -> Void)
+    }
+
+    package let loop: EventLoop
+    package let configuration: ConnectionConfiguration
+    package weak var delegate: (any ConnectionDelegate)?
+    package private(set) var state: State = .connecting
+    /// 2 or 3 once ready.
+    package private(set) var protocolVersion = 0
+    /// The monotonic time of the last byte received (or of the connect), for the health monitor.
+    package private(set) var lastReadAt: ContinuousClock.Instant
+    /// The node this connection talks to, `host:port`.
+    package var node: String { configuration.endpoint.address.description }
+    /// The `CLIENT ID` is not fetched; this counts this process's connections, for logs.
+    package let serial: Int
+
+    private var socket: BufferedSocket?
+    private var parser: RESPParser
+    private var pending = Deque<Pending>()
+    private var handshake: HandshakeStateMachine
+    private var output: [UInt8] = []
+    private var quitTimer: TimerEvent?
+    /// RESP2 connections used for pub/sub: arrays may be messages (see the type's doc).
+    private var resp2Subscriber = false
+
+    nonisolated(unsafe) private static var serials = 0
+
+    /// Starts connecting at once. Loop-only.
+    package init(loop: EventLoop, configuration: ConnectionConfiguration, delegate: any ConnectionDelegate) {
+        loop.assertInLoop()
+        self.loop = loop
+        self.configuration = configuration
+        self.delegate = delegate
+        self.parser = RESPParser(configuration: configuration.parser)
+        self.lastReadAt = .now
+        Self.serials += 1
+        self.serial = Self.serials
+        let endpoint = configuration.endpoint
+        self.handshake = HandshakeStateMachine(
+            username: endpoint.username, password: endpoint.password,
+            clientName: configuration.clientName, preference: configuration.protocolPreference)
+        socket = loop.connect(to: endpoint.address, options: configuration.socket, delegate: self)
+    }
+
+    /// Commands waiting for a reply (handshake included).
+    package var pendingCount: Int { pending.count }
+
+    // MARK: Sending
+
+    /// Sends a command; `completion` runs on the loop with its reply (an error reply is a `.success` whose
+    /// value is an error: the caller decides), or with ``ResubError/Code/disconnected`` if the connection
+    /// closes first. Loop-only.
+    package func send(_ arguments: [String], completion: @escaping (Result<RESPValue, ResubError>) -> Void) {
+        loop.assertInLoop()
+        guard state == .ready else {
+            completion(.failure(ResubError(.disconnected, "connection is not ready (\(state))", command: arguments.first, node: node)))
+            return
+        }
+        RESPEncoder.appendCommand(arguments, to: &output)
+        pending.append(.reply(completion))
+        flush()
+    }
+
+    /// Sends `SUBSCRIBE`-family commands for `names`, `batchSize` names per command, pipelined in one write.
+    /// Each command's `completion` runs once all its confirmations arrived, or with an error. Loop-only.
+    package func sendSubscription(
+        _ kind: SubscriptionKind, subscribe: Bool, names: [String],
+        completion: @escaping (Result<Void, ResubError>) -> Void
+    ) {
+        loop.assertInLoop()
+        guard !names.isEmpty else { return }
+        guard state == .ready else {
+            completion(.failure(ResubError(.disconnected, "connection is not ready (\(state))", node: node)))
+            return
+        }
+        if protocolVersion == 2 { resp2Subscriber = true }
+        RESPEncoder.appendCommand(subscribe ? kind.subscribeCommand : kind.unsubscribeCommand, names, to: &output)
+        pending.append(.subscription(kind: kind, subscribe: subscribe, remaining: names.count, completion: completion))
+    }
+
+    /// Writes everything queued by ``sendSubscription(_:subscribe:names:completion:)`` in one go.
+    package func flush() {
+        guard !output.isEmpty, let socket else { return }
+        socket.write(output)
+        output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
+    }
+
+    /// Sends `PING`; the completion gets `PONG` (RESP3 or unsubscribed) or `pong ""` (RESP2 subscribed).
+    package func ping(completion: @escaping (Result<RESPValue, ResubError>) -> Void) {
+        send(["PING"], completion: completion)
+    }
+
+    // MARK: Closing
+
+    /// Closes the socket at once and fails every pending command with ``ResubError/Code/disconnected``.
+    /// Harmless when already closed. The delegate is not told. Loop-only.
+    package func disconnect() {
+        loop.assertInLoop()
+        close(error: ResubError(.disconnected, "connection closed by the client", node: node), notify: false)
+    }
+
+    /// The polite close for an idle connection: sends QUIT and closes when the server answers or hangs up
+    /// (or after one second). With commands pending (a blocked read, say) it is ``disconnect()``: QUIT would
+    /// wait behind them. Loop-only.
+    package func quit() {
+        loop.assertInLoop()
+        guard state == .ready, pending.isEmpty else {
+            disconnect()
+            return
+        }
+        state = .quitting
+        RESPEncoder.appendCommand(["QUIT"], to: &output)
+        pending.append(.reply { [weak self] _ in self?.disconnect() })
+        flush()
+        quitTimer = loop.scheduleTimer(after: .seconds(1)) { [weak self] in self?.disconnect() }
+    }
+
+    private func close(error: ResubError, notify: Bool) {
+        guard state != .closed else { return }
+        state = .closed
+        quitTimer?.cancel()
+        quitTimer = nil
+        socket?.close()
+        socket = nil
+        output = []
+        let failed = pending
+        pending.removeAll()
+        for entry in failed {
+            switch entry {
+            case .handshake: break
+            case .reply(let completion): completion(.failure(error))
+            case .subscription(_, _, _, let completion): completion(.failure(error))
+            }
+        }
+        if notify { delegate?.connection(self, didCloseWith: error) }
+    }
+
+    // MARK: BufferedSocketDelegate
+
+    package func socketDidConnect(_ socket: BufferedSocket) {
+        lastReadAt = .now
+        state = .handshaking
+        apply(handshake.start())
+    }
+
+    private func apply(_ action: HandshakeStateMachine.Action) {
+        switch action {
+        case .send(let commands):
+            for command in commands {
+                RESPEncoder.appendCommand(command, to: &output)
+                pending.append(.handshake)
+            }
+            flush()
+        case .wait:
+            break
+        case .ready(let version):
+            protocolVersion = version
+            state = .ready
+            delegate?.connectionDidBecomeReady(self)
+        case .fail(var error):
+            error.node = node
+            close(error: error, notify: true)
+        }
+    }
+
+    package func socket(_ socket: BufferedSocket, didRead chunk: UnsafeRawBufferPointer) {
+        parser.feed(chunk)
+    }
+
+    package func socketDidFinishReading(_ socket: BufferedSocket) {
+        lastReadAt = .now
+        guard let delegate else { return }
+        do {
+            while state != .closed {
+                if state == .ready || state == .quitting {
+                    _ = parser.drainPubSubMessages(allowArrays: resp2Subscriber) { view in
+                        delegate.connection(self, didReceive: view)
+                    }
+                }
+                guard state != .closed, let value = try parser.next() else { break }
+                route(value, delegate: delegate)
+            }
+        } catch {
+            close(error: ResubError(.protocolError, error.description, node: node), notify: true)
+            return
+        }
+        if state != .closed { delegate.connectionDidFinishReading(self) }
+    }
+
+    package func socket(_ socket: BufferedSocket, didCloseWith error: SocketError) {
+        if state == .quitting {
+            close(error: ResubError(.disconnected, "connection closed after QUIT", node: node), notify: false)
+            return
+        }
+        let code: ResubError.Code = state == .connecting ? .connectionFailed : (error == .endOfFile ? .disconnected : .connectionFailed)
+        close(error: ResubError(code, error.description, node: node), notify: true)
+    }
+
+    // MARK: Routing
+
+    private func route(_ value: RESPValue, delegate: any ConnectionDelegate) {
+        switch value {
+        case .push(let elements):
+            routePubSub(elements, delegate: delegate)
+        case .array(let elements) where resp2Subscriber:
+            if elements.count == 2, elements[0].bytes == Self.pong {
+                reply(value)
+            } else if !routePubSub(elements, delegate: delegate, orReply: true) {
+                reply(value)
+            }
+        case .attribute(_, let inner):
+            route(inner, delegate: delegate)
+        default:
+            reply(value)
+        }
+    }
+
+    private static let pong = Array("pong".utf8)
+    private static let message = Array("message".utf8)
+    private static let pmessage = Array("pmessage".utf8)
+    private static let smessage = Array("smessage".utf8)
+
+    /// Routes a push (or RESP2 pub/sub array). Returns false when `orReply` and the frame is not pub/sub.
+    @discardableResult
+    private func routePubSub(_ elements: [RESPValue], delegate: any ConnectionDelegate, orReply: Bool = false) -> Bool {
+        guard let head = elements.first?.bytes else {
+            if !orReply { delegate.connection(self, didReceivePush: .push(elements)) }
+            return !orReply
+        }
+        if let (kind, subscribe) = SubscriptionKind.confirmation(head), elements.count >= 2 {
+            confirm(kind, subscribe: subscribe, name: elements[1].bytes ?? [], delegate: delegate)
+            return true
+        }
+        if let message = Self.messageView(elements, head: head, deliver: { delegate.connection(self, didReceive: $0) }) {
+            return message
+        }
+        if orReply { return false }
+        delegate.connection(self, didReceivePush: .push(elements))
+        return true
+    }
+
+    /// Builds a message view from a parsed frame (the slow path, for frames split across reads).
+    private static func messageView(_ e: [RESPValue], head: [UInt8], deliver: (RESPMessageView) -> Void) -> Bool? {
+        let kind: RESPMessageView.Kind
+        if head == message, e.count == 3 { kind = .message }
+        else if head == pmessage, e.count == 4 { kind = .pmessage }
+        else if head == smessage, e.count == 3 { kind = .smessage }
+        else { return nil }
+        let pattern = kind == .pmessage ? (e[1].bytes ?? []) : []
+        let channel = e[e.count - 2].bytes ?? []
+        let payload = e[e.count - 1].bytes ?? []
+        pattern.withUnsafeBytes { p in
+            channel.withUnsafeBytes { c in
+                payload.withUnsafeBytes { m in
+                    deliver(RESPMessageView(kind: kind, pattern: p, channel: c, payload: m))
+                }
+            }
+        }
+        return true
+    }
+
+    private func confirm(_ kind: SubscriptionKind, subscribe: Bool, name: [UInt8], delegate: any ConnectionDelegate) {
+        if case .subscription(let k, let s, let remaining, let completion) = pending.first, k == kind, s == subscribe {
+            delegate.connection(self, confirmed: kind, subscribe: subscribe, name: name, solicited: true)
+            if remaining == 1 {
+                pending.removeFirst()
+                completion(.success(()))
+            } else {
+                pending[pending.startIndex] = .subscription(kind: k, subscribe: s, remaining: remaining - 1, completion: completion)
+            }
+        } else {
+            delegate.connection(self, confirmed: kind, subscribe: subscribe, name: name, solicited: false)
+        }
+    }
+
+    private func reply(_ value: RESPValue) {
+        guard let head = pending.popFirst() else {
+            // An error with nothing pending (max clients, LOADING) or a stray reply: we are out of step.
+            let text = value.isError ? "error reply with no command pending: \(value.string ?? "")" : "reply with no command pending"
+            close(error: ResubError(.protocolError, text, serverError: value.isError ? value.string : nil, node: node), notify: true)
+            return
+        }
+        switch head {
+        case .handshake:
+            apply(handshake.received(value))
+        case .reply(let completion):
+            completion(.success(value))
+        case .subscription(let kind, let subscribe, _, let completion):
+            if value.isError {
+                completion(.failure(ResubError(
+                    .serverError, "server refused \(subscribe ? kind.subscribeCommand : kind.unsubscribeCommand)",
+                    serverError: value.string, command: subscribe ? kind.subscribeCommand : kind.unsubscribeCommand, node: node)))
+            } else {
+                close(error: ResubError(.protocolError, "unexpected reply \(value) to \(kind.subscribeCommand)", node: node), notify: true)
+            }
+        }
+    }
+}

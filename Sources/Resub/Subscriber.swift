@@ -1,0 +1,196 @@
+import LibeventLoop
+import Synchronization
+
+/// A Redis pub/sub subscriber for one standalone server: channels, patterns and shard channels, kept
+/// subscribed across reconnects.
+///
+/// ```swift
+/// let subscriber = try Subscriber(configuration: .init(url: "redis://127.0.0.1:6379"))
+/// try await subscriber.subscribe(channels: ["orders"])
+/// for await message in subscriber.messages {
+///     print(message.channel, message.payloadString ?? "<binary>")
+/// }
+/// ```
+///
+/// All socket work happens on one libevent loop thread; the methods here may be called from any task.
+/// ``messages`` (or ``batches``) and ``events`` are single-consumer sequences.
+public final class Subscriber: Sendable {
+    private let loop: EventLoop
+    private let ownsLoop: Bool
+    private let link: NodeLink
+    private let batchContinuation: AsyncStream<MessageBatch>.Continuation
+    private let eventContinuation: AsyncStream<SubscriberEvent>.Continuation
+    private let state = Box(State())
+
+    private struct State {
+        var shutDown = false
+        var dropped = 0
+    }
+
+    /// A mutex-protected value that closures can share.
+    private final class Box<Value: Sendable>: Sendable {
+        let mutex: Mutex<Value>
+        init(_ value: Value) { mutex = Mutex(value) }
+        func withLock<R>(_ body: (inout Value) -> R) -> R { mutex.withLock { body(&$0) } }
+    }
+
+    /// Every message batch as it arrives (one batch per socket read). Use this or ``messages``, not both.
+    public let batches: AsyncStream<MessageBatch>
+    /// Connection and subscription events.
+    public let events: AsyncStream<SubscriberEvent>
+
+    /// Every message, one at a time. Use this or ``batches``, not both.
+    public var messages: MessageSequence { MessageSequence(batches: batches) }
+
+    /// Creates a subscriber with a loop thread of its own and starts connecting.
+    public convenience init(configuration: SubscriberConfiguration) {
+        self.init(configuration: configuration, loop: EventLoop(name: "resub-loop"), ownsLoop: true, batchHandler: nil, eventHandler: nil)
+    }
+
+    /// Creates a subscriber on `loop`. `batchHandler` and `eventHandler`, when given, are called on the loop
+    /// thread for every batch and event (and ``batches`` / ``messages`` then stay empty): the service uses
+    /// this to feed its sink without a task hop.
+    package init(
+        configuration: SubscriberConfiguration,
+        loop: EventLoop,
+        ownsLoop: Bool,
+        batchHandler: ((MessageBatch) -> Void)?,
+        eventHandler: ((SubscriberEvent) -> Void)?
+    ) {
+        self.loop = loop
+        self.ownsLoop = ownsLoop
+        let (batches, batchContinuation) = AsyncStream.makeStream(
+            of: MessageBatch.self, bufferingPolicy: .bufferingOldest(max(1, configuration.messageBufferBatches)))
+        let (events, eventContinuation) = AsyncStream.makeStream(of: SubscriberEvent.self, bufferingPolicy: .bufferingNewest(10_000))
+        self.batches = batches
+        self.events = events
+        self.batchContinuation = batchContinuation
+        self.eventContinuation = eventContinuation
+        let state = self.state
+        let onEvent: (SubscriberEvent) -> Void = { event in
+            eventHandler?(event)
+            eventContinuation.yield(event)
+        }
+        let onBatch: (MessageBatch) -> Void
+        if let batchHandler {
+            batchContinuation.finish()
+            onBatch = batchHandler
+        } else {
+            onBatch = { batch in
+                if case .dropped = batchContinuation.yield(batch) {
+                    state.withLock { $0.dropped += batch.count }
+                    onEvent(.messagesDropped(count: batch.count))
+                }
+            }
+        }
+        link = NodeLink(
+            loop: loop, configuration: configuration.connectionConfiguration, backoff: configuration.backoff,
+            desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
+            onBatch: onBatch, onEvent: onEvent)
+        let link = self.link
+        loop.execute { link.start() }
+    }
+
+    /// Messages dropped so far because the consumer of ``messages`` fell behind.
+    public var droppedMessageCount: Int { state.withLock { $0.dropped } }
+
+    // MARK: Subscriptions
+
+    /// Subscribes to channels (SUBSCRIBE). Returns once the server confirmed them, or at once while
+    /// disconnected (they are subscribed on connect). Throws the server's refusal.
+    public func subscribe(channels: [String]) async throws(ResubError) { try await change(.channel, channels, add: true) }
+    /// Subscribes to glob patterns (PSUBSCRIBE).
+    public func subscribe(patterns: [String]) async throws(ResubError) { try await change(.pattern, patterns, add: true) }
+    /// Subscribes to shard channels (SSUBSCRIBE, Redis 7+).
+    public func subscribe(shardChannels: [String]) async throws(ResubError) { try await change(.shardChannel, shardChannels, add: true) }
+    /// Unsubscribes from channels (UNSUBSCRIBE).
+    public func unsubscribe(channels: [String]) async throws(ResubError) { try await change(.channel, channels, add: false) }
+    /// Unsubscribes from patterns (PUNSUBSCRIBE).
+    public func unsubscribe(patterns: [String]) async throws(ResubError) { try await change(.pattern, patterns, add: false) }
+    /// Unsubscribes from shard channels (SUNSUBSCRIBE).
+    public func unsubscribe(shardChannels: [String]) async throws(ResubError) { try await change(.shardChannel, shardChannels, add: false) }
+
+    /// Adds (`add`) or removes names of one kind.
+    public func change(_ kind: SubscriptionKind, _ names: [String], add: Bool) async throws(ResubError) {
+        guard !names.isEmpty else { return }
+        let link = self.link
+        let result: Result<Void, ResubError> = await withCheckedContinuation { continuation in
+            if state.withLock({ $0.shutDown }) {
+                continuation.resume(returning: .failure(ResubError(.shutDown, "subscriber is shut down")))
+                return
+            }
+            loop.execute {
+                if add {
+                    link.add(kind, names) { continuation.resume(returning: $0) }
+                } else {
+                    link.remove(kind, names) { continuation.resume(returning: $0) }
+                }
+            }
+        }
+        try result.get()
+    }
+
+    /// The desired subscriptions and those the server has confirmed.
+    public func subscriptions() async -> (desired: SubscriptionSet, confirmed: SubscriptionSet) {
+        let link = self.link
+        return await withCheckedContinuation { continuation in
+            loop.execute { continuation.resume(returning: (link.subscriptions.desired, link.subscriptions.confirmed)) }
+        }
+    }
+
+    // MARK: Shutdown
+
+    /// Closes the connection at once, stops reconnecting, ends ``messages`` and ``events``, and (when the
+    /// subscriber created its own loop) stops the loop thread. Idempotent.
+    public func shutdown() async {
+        let first = state.withLock { s -> Bool in
+            defer { s.shutDown = true }
+            return !s.shutDown
+        }
+        guard first else { return }
+        let link = self.link
+        let events = eventContinuation
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute {
+                link.stop()
+                events.yield(.shutdown)
+                continuation.resume()
+            }
+        }
+        batchContinuation.finish()
+        eventContinuation.finish()
+        if ownsLoop { loop.shutdown() }
+    }
+}
+
+/// The messages of a ``Subscriber``, one at a time, in arrival order.
+public struct MessageSequence: AsyncSequence, Sendable {
+    /// A message.
+    public typealias Element = Message
+    let batches: AsyncStream<MessageBatch>
+
+    /// Creates the iterator.
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(inner: batches.makeAsyncIterator())
+    }
+
+    /// Iterates messages batch by batch.
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var inner: AsyncStream<MessageBatch>.AsyncIterator
+        var current: MessageBatch?
+        var index = 0
+
+        /// The next message, or nil after ``Subscriber/shutdown()``.
+        public mutating func next() async -> Message? {
+            while true {
+                if let current, index < current.count {
+                    index += 1
+                    return current[index - 1]
+                }
+                guard let batch = await inner.next() else { return nil }
+                current = batch
+                index = 0
+            }
+        }
+    }
+}

@@ -1,0 +1,59 @@
+import LibeventLoop
+import RESP
+
+/// Everything a ``Subscriber`` needs: where to connect, what to subscribe, how to behave under failure.
+public struct SubscriberConfiguration: Sendable {
+    /// The server (standalone) and credentials.
+    public var endpoint: RedisEndpoint
+    /// `CLIENT SETNAME` on every connection.
+    public var clientName: String?
+    /// RESP3 with fallback, or RESP2.
+    public var protocolPreference: RESPProtocolPreference
+    /// The subscriptions to make as soon as the first connection is ready.
+    public var initialSubscriptions: SubscriptionSet
+    /// Names per (P/S)SUBSCRIBE command when replaying or subscribing many at once.
+    public var replayBatchSize: Int
+    /// How long a connection attempt (DNS included) may take.
+    public var connectTimeout: Duration
+    /// Reconnect delays.
+    public var backoff: BackoffConfiguration
+    /// How many message batches ``Subscriber/messages`` buffers for a slow consumer before dropping the
+    /// newest (counted, and reported as ``SubscriberEvent/messagesDropped(count:)``).
+    public var messageBufferBatches: Int
+    /// Parser limits against a broken or hostile server.
+    public var parserLimits: RESPParserConfiguration
+
+    /// Creates a configuration for `endpoint`.
+    public init(
+        endpoint: RedisEndpoint,
+        clientName: String? = "resub",
+        protocolPreference: RESPProtocolPreference = .resp3,
+        initialSubscriptions: SubscriptionSet = .init(),
+        replayBatchSize: Int = 1000,
+        connectTimeout: Duration = .seconds(5),
+        backoff: BackoffConfiguration = .init(),
+        messageBufferBatches: Int = 4096,
+        parserLimits: RESPParserConfiguration = .init()
+    ) {
+        self.endpoint = endpoint
+        self.clientName = clientName
+        self.protocolPreference = protocolPreference
+        self.initialSubscriptions = initialSubscriptions
+        self.replayBatchSize = replayBatchSize
+        self.connectTimeout = connectTimeout
+        self.backoff = backoff
+        self.messageBufferBatches = messageBufferBatches
+        self.parserLimits = parserLimits
+    }
+
+    /// A configuration from a URL (`redis://…`, `unix://…`).
+    public init(url: String) throws(ResubError) {
+        self.init(endpoint: try RedisEndpoint(url: url))
+    }
+
+    var connectionConfiguration: ConnectionConfiguration {
+        ConnectionConfiguration(
+            endpoint: endpoint, clientName: clientName, protocolPreference: protocolPreference,
+            socket: SocketOptions(connectTimeout: connectTimeout), parser: parserLimits)
+    }
+}

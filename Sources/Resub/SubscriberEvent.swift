@@ -1,0 +1,41 @@
+/// Something that happened to a subscriber's links, for logs, metrics and embedding programs.
+public enum SubscriberEvent: Sendable, Hashable {
+    /// A connection attempt started (`attempt` counts failures since the last healthy connection).
+    case connecting(node: String, attempt: Int)
+    /// The handshake finished; `protocolVersion` is 2 or 3.
+    case connected(node: String, protocolVersion: Int)
+    /// The server confirmed a (P/S)SUBSCRIBE command of `count` names.
+    case subscribed(kind: SubscriptionKind, count: Int, node: String)
+    /// The server confirmed a (P/S)UNSUBSCRIBE command of `count` names.
+    case unsubscribed(kind: SubscriptionKind, count: Int, node: String)
+    /// The server refused a subscription command.
+    case subscriptionFailed(kind: SubscriptionKind, names: [String], error: ResubError)
+    /// The server dropped a subscription on its own (a shard channel's slot moved away).
+    case subscriptionLost(kind: SubscriptionKind, name: String, node: String)
+    /// A link closed; it will reconnect unless the subscriber is shutting down.
+    case disconnected(node: String, reason: ResubError)
+    /// The next connection attempt is due after `delay`.
+    case reconnectScheduled(node: String, attempt: Int, delay: Duration)
+    /// Messages were dropped because the consumer of ``Subscriber/messages`` fell behind.
+    case messagesDropped(count: Int)
+    /// ``Subscriber/shutdown()`` finished.
+    case shutdown
+}
+
+extension SubscriberEvent: CustomStringConvertible {
+    /// One line for logs (never contains credentials).
+    public var description: String {
+        switch self {
+        case .connecting(let node, let attempt): return "connecting to \(node) (attempt \(attempt + 1))"
+        case .connected(let node, let v): return "connected to \(node) (RESP\(v))"
+        case .subscribed(let kind, let count, let node): return "subscribed \(count) \(kind)\(count == 1 ? "" : "s") on \(node)"
+        case .unsubscribed(let kind, let count, let node): return "unsubscribed \(count) \(kind)\(count == 1 ? "" : "s") on \(node)"
+        case .subscriptionFailed(let kind, let names, let error): return "\(kind) subscription of \(names.count) name(s) refused: \(error)"
+        case .subscriptionLost(let kind, let name, let node): return "server \(node) dropped \(kind) \(name)"
+        case .disconnected(let node, let reason): return "disconnected from \(node): \(reason)"
+        case .reconnectScheduled(let node, let attempt, let delay): return "reconnecting to \(node) in \(delay) (attempt \(attempt + 1))"
+        case .messagesDropped(let count): return "\(count) messages dropped: consumer too slow"
+        case .shutdown: return "shut down"
+        }
+    }
+}

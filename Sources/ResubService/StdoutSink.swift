@@ -1,0 +1,136 @@
+import LibeventLoop
+import Resub
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Output format of the stdout sink.
+package enum OutputFormat: String, Sendable, CaseIterable {
+    /// One JSON object per message and line.
+    case json
+    /// The payload bytes and a newline.
+    case raw
+}
+
+/// Writes messages to a file descriptor (stdout) from a thread of its own, fed through a
+/// ``BoundedSinkQueue``, so a slow reader of stdout never stalls the event loop.
+package final class StdoutSink: @unchecked Sendable {
+    private let queue: BoundedSinkQueue
+    private let fd: Int32
+    private let format: OutputFormat
+    private let limit: Int?
+    private var thread: pthread_t?
+    private var written = 0
+    private var finishedFlag = false
+    private let onFinished: @Sendable (_ reason: FinishReason) -> Void
+    private var lock = pthread_mutex_t()
+
+    /// Why the writer stopped.
+    package enum FinishReason: Sendable, Equatable {
+        /// `--count` messages were written.
+        case countReached
+        /// The queue was closed and everything in it written.
+        case drained
+        /// The output went away (EPIPE) or failed with this errno.
+        case outputFailed(Int32)
+    }
+
+    /// Creates the sink and starts its writer thread.
+    /// - Parameters:
+    ///   - limit: stop after this many messages (`--count`).
+    ///   - onFinished: called once, on the writer thread, when it stops.
+    package init(fd: Int32 = 1, format: OutputFormat, limit: Int?, maxQueuedBytes: Int = 64 << 20,
+                 onFinished: @escaping @Sendable (FinishReason) -> Void) {
+        self.fd = fd
+        self.format = format
+        self.limit = limit
+        self.queue = BoundedSinkQueue(maxBytes: maxQueuedBytes)
+        self.onFinished = onFinished
+        pthread_mutex_init(&lock, nil)
+        let box = Unmanaged.passRetained(self)
+        var tid = pthread_t()
+        let rc = pthread_create(&tid, nil, { arg in
+            let sink = Unmanaged<StdoutSink>.fromOpaque(arg!).takeRetainedValue()
+            sink.run()
+            return nil
+        }, box.toOpaque())
+        precondition(rc == 0, "pthread_create failed")
+        thread = tid
+    }
+
+    /// Queues a batch (loop thread). Returns false when it was dropped (queue full or sink finished).
+    @discardableResult
+    package func push(_ batch: MessageBatch) -> Bool {
+        queue.push(batch) == .queued
+    }
+
+    /// Messages dropped because the writer fell behind.
+    package var droppedMessageCount: Int { queue.droppedMessageCount }
+
+    /// Messages written so far.
+    package var writtenCount: Int {
+        pthread_mutex_lock(&lock)
+        defer { pthread_mutex_unlock(&lock) }
+        return written
+    }
+
+    /// Stops accepting batches, writes what is queued, and waits for the writer thread (at most `timeout`;
+    /// what is left after that is counted as lost by the caller).
+    package func finish() {
+        queue.close()
+        if let thread {
+            pthread_join(thread, nil)
+            self.thread = nil
+        }
+    }
+
+    private func run() {
+        setCurrentThreadName("resub-stdout")
+        let out = OutputBuffer(capacity: 1 << 20)
+        var reason = FinishReason.drained
+        var count = 0
+        outer: while true {
+            let batches = queue.popAll()
+            if batches.isEmpty { break }
+            for batch in batches {
+                var stop = false
+                batch.forEachRawMessage { kind, pattern, channel, payload in
+                    if stop { return }
+                    switch format {
+                    case .json:
+                        JSONLineEncoder.appendMessage(kind: kind, pattern: pattern, channel: channel, payload: payload, to: out)
+                    case .raw:
+                        out.append(payload)
+                        out.append(10)
+                    }
+                    count += 1
+                    if let limit, count >= limit { stop = true }
+                }
+                if out.count >= 256 << 10 || stop {
+                    let e = out.drain(to: fd)
+                    if e != 0 {
+                        reason = .outputFailed(e)
+                        break outer
+                    }
+                }
+                if stop {
+                    reason = .countReached
+                    break outer
+                }
+            }
+            let e = out.drain(to: fd)
+            if e != 0 {
+                reason = .outputFailed(e)
+                break
+            }
+            pthread_mutex_lock(&lock)
+            written = count
+            pthread_mutex_unlock(&lock)
+        }
+        pthread_mutex_lock(&lock)
+        written = count
+        pthread_mutex_unlock(&lock)
+        if reason != .drained { queue.close() }
+        onFinished(reason)
+    }
+}
