@@ -130,6 +130,10 @@ public struct RESPParser: Sendable {
         guard readIndex < buffer.count else { return nil }
         let start = readIndex
         let type = buffer[start]
+        // Reject an unknown type byte at once rather than after its line, or after maxLineLength bytes of junk.
+        guard Self.isTypeByte(type) else {
+            throw RESPParseError(.invalidTypeByte, "unexpected type byte \(type)", offset: discarded + start)
+        }
         guard let (lineStart, lineEnd) = try findLine(from: start + 1) else { return nil }
         let after = lineEnd + 2
         switch type {
@@ -208,17 +212,20 @@ public struct RESPParser: Sendable {
                 return .some(.null)
             }
             let kind: AggregateKind
-            var elementCount = count
             switch type {
             case UInt8(ascii: "*"): kind = .array
             case UInt8(ascii: "~"): kind = .set
             case UInt8(ascii: ">"): kind = .push
-            case UInt8(ascii: "%"): kind = .map; elementCount = count * 2
-            default: kind = .attribute; elementCount = count * 2 + 1
+            case UInt8(ascii: "%"): kind = .map
+            default: kind = .attribute
             }
-            guard count <= configuration.maxElements, elementCount <= configuration.maxElements * 2 + 1 else {
-                throw RESPParseError(.tooManyElements, "aggregate of \(count) elements over the limit \(configuration.maxElements)", offset: discarded + lineStart)
+            // Maps and attributes announce pairs: compare before doubling, which would overflow for huge counts.
+            let perEntry = kind == .map || kind == .attribute ? 2 : 1
+            guard count <= configuration.maxElements / perEntry else {
+                throw RESPParseError(.tooManyElements, "aggregate of \(count) \(perEntry == 2 ? "pairs" : "elements") over the limit of \(configuration.maxElements) elements", offset: discarded + lineStart)
             }
+            // An attribute also holds the value it annotates.
+            let elementCount = count * perEntry + (kind == .attribute ? 1 : 0)
             guard stack.count < configuration.maxDepth else {
                 throw RESPParseError(.tooDeep, "nesting deeper than \(configuration.maxDepth)", offset: discarded + start)
             }
@@ -241,20 +248,36 @@ public struct RESPParser: Sendable {
         }
     }
 
+    /// Whether `byte` starts one of the RESP2 and RESP3 types this parser reads.
+    private static func isTypeByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "_"), UInt8(ascii: "#"),
+             UInt8(ascii: ","), UInt8(ascii: "("), UInt8(ascii: "$"), UInt8(ascii: "="), UInt8(ascii: "!"),
+             UInt8(ascii: "*"), UInt8(ascii: "~"), UInt8(ascii: ">"), UInt8(ascii: "%"), UInt8(ascii: "|"):
+            return true
+        default:
+            return false
+        }
+    }
+
     /// Finds the CRLF ending the line that starts at `from`. Returns `nil` if it has not arrived yet.
     private func findLine(from: Int) throws(RESPParseError) -> (Int, Int)? {
         let limit = configuration.maxLineLength
         let found: Int? = buffer.withUnsafeBufferPointer { buf in
+            // A line of at most `limit` bytes has its CR at `from + limit` or before. Deciding on that alone
+            // keeps the verdict independent of how the bytes were split into feeds.
+            let last = from + limit
             var i = from
             let end = buf.count
             while i + 1 < end {
                 if buf[i] == 13 {
                     if buf[i + 1] == 10 { return i }
                 }
-                if i - from > limit { return -1 }
+                if i >= last { return -1 }
                 i += 1
             }
-            return i - from > limit ? -1 : nil
+            // Only buf[i] is unexamined: past the limit, it can no longer be the CR that ends the line.
+            return i < end && i >= last && buf[i] != 13 ? -1 : nil
         }
         guard let found else { return nil }
         if found < 0 {
@@ -371,6 +394,8 @@ extension RESPParser {
     ///   is in RESP2 subscribed mode, where no ordinary reply can look like a message. RESP3 push frames
     ///   (`>3`, `>4`) are always accepted.
     /// - Returns: how many messages were consumed.
+    /// - Throws: what `body` throws. The messages before the one it threw for stay consumed; that one and the
+    ///   rest stay buffered.
     public mutating func drainPubSubMessages(
         allowArrays: Bool,
         _ body: (RESPMessageView) throws -> Void
@@ -378,13 +403,15 @@ extension RESPParser {
         guard failure == nil, stack.isEmpty else { return 0 }
         let maxBulk = configuration.maxBulkLength
         var index = readIndex
+        // Also when `body` throws: the messages it already accepted must not be delivered twice.
+        defer { readIndex = index }
         let count = try buffer.withUnsafeBytes { raw -> Int in
             let base = raw.baseAddress!
             let end = raw.count
             var consumed = 0
             while true {
-                // Smallest frame: ">3\r\n$7\r\nmessage\r\n$0\r\n\r\n$0\r\n\r\n" = 33 bytes.
-                guard end - index >= 33 else { break }
+                // Smallest frame: ">3\r\n$7\r\nmessage\r\n$0\r\n\r\n$0\r\n\r\n" = 29 bytes.
+                guard end - index >= 29 else { break }
                 let t = raw[index]
                 guard t == 62 || (allowArrays && t == 42), raw[index + 2] == 13, raw[index + 3] == 10 else { break }
                 let n = raw[index + 1]
@@ -456,7 +483,6 @@ extension RESPParser {
             }
             return consumed
         }
-        readIndex = index
         return count
     }
 }
