@@ -96,6 +96,11 @@ public final class BufferedSocket: @unchecked Sendable {
     private var connectTimer: TimerEvent?
     private var selfRetain: Unmanaged<BufferedSocket>?
     private var delivering = false
+    /// Our own read event on the fd: libevent 2.1's bufferevent reads at most 4 KiB per callback
+    /// (EVBUFFER_MAX_READ), which costs a syscall and a loop turn per 4 KiB; we read `maxSingleRead` at once
+    /// into `readBuffer` instead. Writes and connecting stay with the bufferevent.
+    private var readEvent: OpaquePointer?
+    private var readBuffer: UnsafeMutableRawPointer?
     /// Receives the socket's events; held weakly.
     public weak var delegate: (any BufferedSocketDelegate)?
     /// The address connected to.
@@ -194,6 +199,23 @@ public final class BufferedSocket: @unchecked Sendable {
         if self.bev != nil { delegate?.socketDidFinishReading(self) }
     }
 
+    /// One read of up to `maxSingleRead` bytes, delivered as one chunk.
+    private func readFromSocket() {
+        guard let bev, let readBuffer else { return }
+        let fd = bufferevent_getfd(bev)
+        let n = read(fd, readBuffer, options.maxSingleRead)
+        if n > 0 {
+            delegate?.socket(self, didRead: UnsafeRawBufferPointer(start: readBuffer, count: n))
+            if self.bev != nil { delegate?.socketDidFinishReading(self) }
+        } else if n == 0 {
+            closeWithError(.endOfFile)
+        } else {
+            let e = errno
+            if e == EAGAIN || e == EWOULDBLOCK || e == EINTR { return }
+            closeWithError(.system(errno: e, message: String(cString: strerror(e))))
+        }
+    }
+
     private func event(_ what: Int16) {
         let what = Int32(what)
         if what & Int32(BEV_EVENT_CONNECTED) != 0 {
@@ -239,7 +261,13 @@ public final class BufferedSocket: @unchecked Sendable {
                 setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, socklen_t(MemoryLayout<Int32>.size))
             }
         }
-        bufferevent_enable(bev, Int16(EV_READ | EV_WRITE))
+        bufferevent_disable(bev, Int16(EV_READ))
+        bufferevent_enable(bev, Int16(EV_WRITE))
+        readBuffer = .allocate(byteCount: options.maxSingleRead, alignment: 16)
+        readEvent = event_new(loop.base, fd, Int16(EV_READ | EV_PERSIST), { _, _, ctx in
+            Unmanaged<BufferedSocket>.fromOpaque(ctx!).takeUnretainedValue().readFromSocket()
+        }, selfRetain!.toOpaque())
+        if !isReadingPaused { event_add(readEvent, nil) }
         delegate?.socketDidConnect(self)
     }
 
@@ -254,6 +282,19 @@ public final class BufferedSocket: @unchecked Sendable {
     @discardableResult
     public func write(_ bytes: [UInt8]) -> Bool {
         bytes.withUnsafeBytes { write($0) }
+    }
+
+    /// Stops (true) or resumes (false) reading from the socket: while paused, TCP flow control slows the
+    /// peer down. Loop-only.
+    public var isReadingPaused = false {
+        didSet {
+            guard oldValue != isReadingPaused, isConnected, let readEvent else { return }
+            if isReadingPaused {
+                event_del(readEvent)
+            } else {
+                event_add(readEvent, nil)
+            }
+        }
     }
 
     /// Bytes queued but not yet handed to the kernel.
@@ -287,6 +328,14 @@ public final class BufferedSocket: @unchecked Sendable {
         connectTimer?.cancel()
         connectTimer = nil
         isConnected = false
+        if let readEvent {
+            event_free(readEvent)
+            self.readEvent = nil
+        }
+        if let readBuffer {
+            readBuffer.deallocate()
+            self.readBuffer = nil
+        }
         if let bev {
             bufferevent_setcb(bev, nil, nil, nil, nil)
             bufferevent_disable(bev, Int16(EV_READ | EV_WRITE))

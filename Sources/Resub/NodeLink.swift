@@ -23,7 +23,7 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
     private let onBatch: (MessageBatch) -> Void
     private let onEvent: (SubscriberEvent) -> Void
     /// Flush a batch mid-read once it holds this many bytes, to bound memory per batch.
-    private let maxBatchBytes = 4 << 20
+    private let maxBatchBytes = 1 << 20
 
     /// Creates a stopped link; call ``start()``. Loop-only.
     package init(
@@ -55,6 +55,12 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
         reconnectTimer = nil
         onEvent(.connecting(node: node, attempt: attempt))
         connection = Connection(loop: loop, configuration: configuration, delegate: self)
+        connection?.isReadingPaused = isReadingPaused
+    }
+
+    /// Pauses or resumes reading from the server, on this and later connections. Loop-only.
+    package var isReadingPaused = false {
+        didSet { connection?.isReadingPaused = isReadingPaused }
     }
 
     // MARK: Changing subscriptions

@@ -138,6 +138,14 @@ public final class Subscriber: Sendable {
         }
     }
 
+    /// Pauses or resumes reading from the server: flow control for a consumer that fell behind. Pausing
+    /// for long risks the server's pub/sub output-buffer limit; keep pauses short. Loop-only: call it from
+    /// a batch handler or through the loop.
+    package func setReadingPaused(_ paused: Bool) {
+        loop.assertInLoop()
+        link.isReadingPaused = paused
+    }
+
     // MARK: Shutdown
 
     /// Closes the connection at once, stops reconnecting, ends ``messages`` and ``events``, and (when the

@@ -4,24 +4,35 @@ import Glibc
 #endif
 
 /// The hand-off between the loop thread (producer, never blocks) and a sink's writer thread (consumer,
-/// blocks while empty). Bounded in bytes: a batch that does not fit is dropped and counted, never queued
-/// without limit, so a slow sink cannot make the process grow until it dies, and never makes the loop stop
-/// reading Redis (which would get the subscriber disconnected for its output buffer).
+/// blocks while empty).
+///
+/// Memory is bounded by the bytes *outstanding*: queued plus taken but not yet written. Two marks drive
+/// flow control: passing `highWater` asks the producer to pause reading the socket (TCP then slows the
+/// server down for a moment); falling back to `lowWater` lets it resume. `maxBytes` is the hard bound: a
+/// batch that does not fit is dropped and counted, so a stalled sink cannot make the process grow without
+/// limit, and the producer (which pauses only briefly, see ``ServiceRunner``) never stops reading Redis for
+/// long enough to be disconnected for its output buffer.
 package final class BoundedSinkQueue: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var cond = pthread_cond_t()
     private var items: [MessageBatch] = []
-    private var head = 0
-    private var bytes = 0
     private var closed = false
-    /// The most bytes of message data held at once.
-    package let maxBytes: Int
+    private var outstanding = 0
+    private var aboveHighWater = false
     private var droppedMessages = 0
-    private var droppedBatches = 0
-    private var peakBytes = 0
+    private var peak = 0
+    private var consumerWaiting = false
+    /// The most bytes outstanding at once.
+    package let maxBytes: Int
+    /// Outstanding bytes at which the producer is asked to pause.
+    package let highWater: Int
+    /// Outstanding bytes at which a paused producer may resume.
+    package let lowWater: Int
 
-    package init(maxBytes: Int) {
+    package init(maxBytes: Int, highWater: Int? = nil, lowWater: Int? = nil) {
         self.maxBytes = maxBytes
+        self.highWater = min(highWater ?? 4 << 20, maxBytes)
+        self.lowWater = min(lowWater ?? 1 << 20, self.highWater / 2)
         pthread_mutex_init(&mutex, nil)
         pthread_cond_init(&cond, nil)
     }
@@ -31,47 +42,71 @@ package final class BoundedSinkQueue: @unchecked Sendable {
         pthread_mutex_destroy(&mutex)
     }
 
-    /// Result of ``push(_:)``.
+    /// What ``push(_:)`` did.
     package enum PushResult: Equatable {
         /// Queued.
         case queued
-        /// Dropped because the queue is full; the counters were updated.
+        /// Queued, and the outstanding bytes just passed the high-water mark: pause the producer.
+        case queuedAboveHighWater
+        /// Dropped because it would pass ``maxBytes``; counted.
         case dropped
         /// Dropped because the queue is closed.
         case closed
     }
 
-    /// Queues a batch unless that would pass ``maxBytes`` (an empty queue takes any one batch). Never blocks
-    /// for long: safe on the loop thread.
+    /// The bytes a batch is accounted for (its data plus per-message bookkeeping).
+    package static func cost(of batch: MessageBatch) -> Int {
+        batch.byteCount + batch.count * 32
+    }
+
+    /// Queues a batch unless that would pass ``maxBytes`` (an empty queue takes any one batch). Never
+    /// blocks for long: safe on the loop thread.
     package func push(_ batch: MessageBatch) -> PushResult {
-        let size = batch.byteCount + batch.count * 32
+        let size = Self.cost(of: batch)
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         if closed { return .closed }
-        if bytes > 0 && bytes + size > maxBytes {
+        if outstanding > 0 && outstanding + size > maxBytes {
             droppedMessages += batch.count
-            droppedBatches += 1
             return .dropped
         }
         items.append(batch)
-        bytes += size
-        peakBytes = max(peakBytes, bytes)
-        pthread_cond_signal(&cond)
+        outstanding += size
+        peak = max(peak, outstanding)
+        if consumerWaiting { pthread_cond_signal(&cond) }
+        if outstanding >= highWater && !aboveHighWater {
+            aboveHighWater = true
+            return .queuedAboveHighWater
+        }
         return .queued
     }
 
-    /// Takes every queued batch, waiting while there are none. Returns an empty array once closed and drained.
+    /// Takes every queued batch, waiting while there are none. Returns an empty array once closed and
+    /// drained. The caller must ``release(_:)`` each batch's cost once written.
     package func popAll() -> [MessageBatch] {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        while items.count == head && !closed {
+        while items.isEmpty && !closed {
+            consumerWaiting = true
             pthread_cond_wait(&cond, &mutex)
+            consumerWaiting = false
         }
-        let taken = Array(items[head...])
-        items.removeAll(keepingCapacity: items.capacity <= 4096)
-        head = 0
-        bytes = 0
+        let taken = items
+        items.removeAll(keepingCapacity: true)
         return taken
+    }
+
+    /// A taken batch has been written. Returns true when this brings the outstanding bytes from above the
+    /// high-water mark down to the low-water mark: the producer may resume.
+    package func release(_ cost: Int) -> Bool {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        outstanding -= cost
+        if aboveHighWater && outstanding <= lowWater {
+            aboveHighWater = false
+            return true
+        }
+        return false
     }
 
     /// No more pushes; the consumer drains what is queued and then sees an empty result.
@@ -89,10 +124,17 @@ package final class BoundedSinkQueue: @unchecked Sendable {
         return droppedMessages
     }
 
-    /// Bytes queued now.
-    package var queuedBytes: Int {
+    /// Bytes outstanding now (queued or being written).
+    package var outstandingBytes: Int {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
-        return bytes
+        return outstanding
+    }
+
+    /// The most bytes ever outstanding.
+    package var peakBytes: Int {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return peak
     }
 }

@@ -28,7 +28,11 @@ package final class ServiceRunner: Sendable {
     package func run() async -> Int32 {
         let loop = EventLoop(name: "resub-loop")
         let logger = self.logger
-        let sink = StdoutSink(format: options.format, limit: options.count, maxQueuedBytes: options.sinkQueueBytes) { [self] reason in
+        let flow = FlowControl(loop: loop, logger: logger)
+        let sink = StdoutSink(
+            format: options.format, limit: options.count, maxQueuedBytes: options.sinkQueueBytes,
+            onDrained: { loop.execute { flow.drained() } }
+        ) { [self] reason in
             switch reason {
             case .countReached: requestStop("--count reached")
             case .outputFailed(let e): requestStop("stdout failed: \(String(cString: strerror(e)))")
@@ -39,9 +43,14 @@ package final class ServiceRunner: Sendable {
         let subscriber = Subscriber(
             configuration: options.subscriberConfiguration, loop: loop, ownsLoop: false,
             batchHandler: { batch in
-                if !sink.push(batch) { drops.dropped(batch.count) }
+                switch sink.push(batch) {
+                case .queued: break
+                case .queuedAboveHighWater: flow.highWater()
+                case .dropped, .closed: drops.dropped(batch.count)
+                }
             },
             eventHandler: { event in Self.log(event, logger) })
+        flow.subscriber = subscriber
         logger.info("resub starting", metadata: [
             "url": "\(options.endpoints[0].redacted)",
             "channels": "\(options.subscriptions.channels.count)",
@@ -93,6 +102,50 @@ package final class ServiceRunner: Sendable {
         default:
             logger.info("\(event)")
         }
+    }
+}
+
+/// Flow control between the sink and the socket, on the loop thread. When the sink's backlog passes its
+/// high-water mark, reading pauses (TCP slows the server down) until the writer drains it to the low-water
+/// mark, but never for longer than `maxPause`: a sink that stays slower than the input must not push the
+/// backlog into Redis, which disconnects a subscriber whose output buffer passes its pub/sub limit. After
+/// a forced resume, what does not fit in the sink's hard bound is dropped and counted.
+private final class FlowControl: @unchecked Sendable {
+    private let loop: EventLoop
+    private let logger: Logger
+    private let maxPause: Duration = .milliseconds(250)
+    private var paused = false
+    private var timer: TimerEvent?
+    private(set) var pauses = 0
+    var subscriber: Subscriber?
+
+    init(loop: EventLoop, logger: Logger) {
+        self.loop = loop
+        self.logger = logger
+    }
+
+    func highWater() {
+        guard !paused, let subscriber else { return }
+        paused = true
+        pauses += 1
+        subscriber.setReadingPaused(true)
+        timer = loop.scheduleTimer(after: maxPause) { [weak self] in self?.forceResume() }
+    }
+
+    func drained() {
+        guard paused else { return }
+        timer?.cancel()
+        timer = nil
+        paused = false
+        subscriber?.setReadingPaused(false)
+    }
+
+    private func forceResume() {
+        guard paused else { return }
+        timer = nil
+        paused = false
+        subscriber?.setReadingPaused(false)
+        logger.warning("sink slower than input for \(maxPause): reading resumed; what overflows the sink queue is dropped and counted")
     }
 }
 

@@ -23,6 +23,7 @@ package final class StdoutSink: @unchecked Sendable {
     private var written = 0
     private var finishedFlag = false
     private let onFinished: @Sendable (_ reason: FinishReason) -> Void
+    private let onDrained: @Sendable () -> Void
     private var lock = pthread_mutex_t()
 
     /// Why the writer stopped.
@@ -38,13 +39,18 @@ package final class StdoutSink: @unchecked Sendable {
     /// Creates the sink and starts its writer thread.
     /// - Parameters:
     ///   - limit: stop after this many messages (`--count`).
+    ///   - onDrained: called on the writer thread when a backlog that passed the high-water mark has been
+    ///     written down to the low-water mark (the producer may resume reading).
     ///   - onFinished: called once, on the writer thread, when it stops.
     package init(fd: Int32 = 1, format: OutputFormat, limit: Int?, maxQueuedBytes: Int = 64 << 20,
+                 highWater: Int? = nil, lowWater: Int? = nil,
+                 onDrained: @escaping @Sendable () -> Void = {},
                  onFinished: @escaping @Sendable (FinishReason) -> Void) {
         self.fd = fd
         self.format = format
         self.limit = limit
-        self.queue = BoundedSinkQueue(maxBytes: maxQueuedBytes)
+        self.queue = BoundedSinkQueue(maxBytes: maxQueuedBytes, highWater: highWater, lowWater: lowWater)
+        self.onDrained = onDrained
         self.onFinished = onFinished
         pthread_mutex_init(&lock, nil)
         let box = Unmanaged.passRetained(self)
@@ -58,10 +64,11 @@ package final class StdoutSink: @unchecked Sendable {
         thread = tid
     }
 
-    /// Queues a batch (loop thread). Returns false when it was dropped (queue full or sink finished).
+    /// Queues a batch (loop thread). `.queuedAboveHighWater` asks the caller to pause reading until
+    /// `onDrained`; `.dropped` and `.closed` mean the batch was not taken.
     @discardableResult
-    package func push(_ batch: MessageBatch) -> Bool {
-        queue.push(batch) == .queued
+    package func push(_ batch: MessageBatch) -> BoundedSinkQueue.PushResult {
+        queue.push(batch)
     }
 
     /// Messages dropped because the writer fell behind.
@@ -113,6 +120,7 @@ package final class StdoutSink: @unchecked Sendable {
                         break outer
                     }
                 }
+                if queue.release(BoundedSinkQueue.cost(of: batch)) { onDrained() }
                 if stop {
                     reason = .countReached
                     break outer

@@ -90,6 +90,12 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
         socket = loop.connect(to: endpoint.address, options: configuration.socket, delegate: self)
     }
 
+    /// Stops or resumes reading the socket (flow control toward a slow consumer). Loop-only.
+    package var isReadingPaused: Bool {
+        get { socket?.isReadingPaused ?? false }
+        set { socket?.isReadingPaused = newValue }
+    }
+
     /// Commands waiting for a reply (handshake included).
     package var pendingCount: Int { pending.count }
 
