@@ -1,35 +1,33 @@
 import LibeventLoop
 import RESP
 
-/// One server's subscription link: keeps a connection open (reconnecting with backoff), converges the
-/// server's subscriptions to the desired set (replaying all of it on every connect), and turns incoming
-/// messages into batches. Loop-only.
+/// One server's subscription link. It keeps a connection open under a ``HealthStateMachine`` (idle PING,
+/// timeout, reconnect with backoff and jitter), converges the server's subscriptions to the desired set
+/// through a ``SubscriptionStateMachine`` (the whole set is replayed on every connect and the
+/// confirmations counted), and turns incoming messages into batches. Loop-only.
 package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
+    package typealias Health = HealthStateMachine<ContinuousClock.Instant, SystemRandomNumberGenerator>
+
     package let loop: EventLoop
     package let configuration: ConnectionConfiguration
-    package let backoff: BackoffConfiguration
+    package private(set) var health: Health
     package private(set) var subscriptions: SubscriptionStateMachine
     package private(set) var connection: Connection?
-    /// Failed attempts since the last connection that stayed healthy for `backoff.resetAfter`.
-    package private(set) var attempt = 0
-    package private(set) var isStopped = false
     /// `host:port` (or `unix:/path`).
     package let node: String
 
-    private var reconnectTimer: TimerEvent?
-    private var readySince: ContinuousClock.Instant?
+    private var timers: [Int: TimerEvent] = [:]
     private var builder = MessageBatchBuilder()
-    private var random = SystemRandomNumberGenerator()
     private let onBatch: (MessageBatch) -> Void
     private let onEvent: (SubscriberEvent) -> Void
     /// Flush a batch mid-read once it holds this many bytes, to bound memory per batch.
     private let maxBatchBytes = 1 << 20
 
-    /// Creates a stopped link; call ``start()``. Loop-only.
+    /// Creates an idle link; call ``start()``. Loop-only.
     package init(
         loop: EventLoop,
         configuration: ConnectionConfiguration,
-        backoff: BackoffConfiguration,
+        health: HealthConfiguration,
         desired: SubscriptionSet,
         replayBatchSize: Int,
         onBatch: @escaping (MessageBatch) -> Void,
@@ -37,30 +35,93 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
     ) {
         self.loop = loop
         self.configuration = configuration
-        self.backoff = backoff
+        self.health = Health(configuration: health, random: SystemRandomNumberGenerator())
         self.subscriptions = SubscriptionStateMachine(desired: desired, batchSize: replayBatchSize)
         self.node = configuration.endpoint.address.description
         self.onBatch = onBatch
         self.onEvent = onEvent
     }
 
+    /// The link's health state.
+    package var state: LinkState { health.state }
+    /// Whether ``stop()`` was called.
+    package var isStopped: Bool { health.state == .stopped }
+
     /// Opens the first connection. Loop-only.
     package func start() {
         loop.assertInLoop()
-        connect()
-    }
-
-    private func connect() {
-        guard !isStopped else { return }
-        reconnectTimer = nil
-        onEvent(.connecting(node: node, attempt: attempt))
-        connection = Connection(loop: loop, configuration: configuration, delegate: self)
-        connection?.isReadingPaused = isReadingPaused
+        apply(health.start(now: .now))
     }
 
     /// Pauses or resumes reading from the server, on this and later connections. Loop-only.
     package var isReadingPaused = false {
         didSet { connection?.isReadingPaused = isReadingPaused }
+    }
+
+    // MARK: Carrying out the health monitor's actions
+
+    private func apply(_ actions: [Health.Action]) {
+        for action in actions {
+            switch action {
+            case .connect:
+                onEvent(.connecting(node: node, attempt: health.attempt))
+                let connection = Connection(loop: loop, configuration: configuration, delegate: self)
+                connection.isReadingPaused = isReadingPaused
+                self.connection = connection
+            case .sendPing:
+                connection?.ping { _ in }  // any byte received is life; the reply itself needs no handling
+            case .replay:
+                replay()
+            case .close(let error):
+                flushBatch()
+                connection?.disconnect()
+                connection = nil
+                subscriptions.disconnected()
+                if error.code != .shutDown { onEvent(.disconnected(node: node, reason: error)) }
+            case .schedule(let timer):
+                let id = timer.id
+                timers[id] = loop.scheduleTimer(after: timer.delay) { [weak self] in
+                    guard let self else { return }
+                    self.timers[id] = nil
+                    self.apply(self.health.timerFired(id, now: .now))
+                }
+            case .stateChanged(let from, let to, let reason):
+                onEvent(.stateChanged(node: node, from: from, to: to, reason: reason))
+            case .reconnectScheduled(let attempt, let delay):
+                onEvent(.reconnectScheduled(node: node, attempt: attempt, delay: delay))
+            case .replayed(let duration):
+                let desired = subscriptions.desired
+                onEvent(.resubscribed(
+                    node: node, channels: desired.channels.count, patterns: desired.patterns.count,
+                    shardChannels: desired.shardChannels.count, duration: duration))
+            case .gap(let from, let to):
+                let now = ContinuousClock.now
+                let wall = RFC3339.wallClockSeconds()
+                func toWall(_ instant: ContinuousClock.Instant) -> Double { wall - instant.duration(to: now).seconds }
+                onEvent(.gap(Gap(from: toWall(from), to: toWall(to), node: node, subscriptions: subscriptions.desired)))
+            }
+        }
+    }
+
+    /// Replays the whole desired set on the current connection, pipelined, and reports completion to the
+    /// health monitor only when every command's confirmations have all arrived.
+    private func replay() {
+        guard let connection else { return }
+        let commands = subscriptions.connected()
+        send(commands, on: connection, live: false) { [weak self] result in
+            guard let self, connection === self.connection else { return }  // an older connection's replay
+            switch result {
+            case .success:
+                self.apply(self.health.replayCompleted(now: .now))
+            case .failure(let error) where error.code == .serverError:
+                // A refused replay is never a silent success: drop the link and retry with backoff.
+                self.apply(self.health.failed(
+                    ResubError(.serverError, "replay refused: \(error.serverError ?? error.message)", serverError: error.serverError, node: self.node),
+                    now: .now))
+            case .failure:
+                break  // the connection closed; its close is reported by the connection itself
+            }
+        }
     }
 
     // MARK: Changing subscriptions
@@ -69,60 +130,66 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
     /// connection is ready (they are replayed on connect), or with the server's error when it refused them
     /// (they then leave the desired set). Loop-only.
     package func add(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void) {
-        loop.assertInLoop()
-        guard !isStopped else {
-            completion(.failure(ResubError(.shutDown, "subscriber is shut down")))
-            return
-        }
-        send(subscriptions.add(kind, names), live: true, completion: completion)
+        change(subscriptions.add(kind, names), completion: completion)
     }
 
     /// Removes names from the desired set; `completion` as for ``add(_:_:completion:)``. Loop-only.
     package func remove(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void) {
+        change(subscriptions.remove(kind, names), completion: completion)
+    }
+
+    private func change(_ commands: [SubscriptionStateMachine.Command], completion: @escaping (Result<Void, ResubError>) -> Void) {
         loop.assertInLoop()
         guard !isStopped else {
             completion(.failure(ResubError(.shutDown, "subscriber is shut down")))
             return
         }
-        send(subscriptions.remove(kind, names), live: true, completion: completion)
+        guard let connection, connection.state == .ready else {
+            completion(.success(()))  // recorded in the desired set; the replay on connect applies it
+            return
+        }
+        send(commands, on: connection, live: true) { result in
+            if case .failure(let error) = result, error.code == .serverError {
+                completion(.failure(error))
+            } else {
+                completion(.success(()))  // confirmed, or the connection closed and the replay covers it
+            }
+        }
     }
 
-    private func send(_ commands: [SubscriptionStateMachine.Command], live: Bool, completion: ((Result<Void, ResubError>) -> Void)?) {
-        guard let connection, !commands.isEmpty else {
-            completion?(.success(()))
+    /// Sends commands pipelined in one write; `completion` gets the first failure or success once all
+    /// commands finished.
+    private func send(
+        _ commands: [SubscriptionStateMachine.Command], on connection: Connection, live: Bool,
+        completion: @escaping (Result<Void, ResubError>) -> Void
+    ) {
+        guard !commands.isEmpty else {
+            completion(.success(()))
             return
         }
         var remaining = commands.count
         var firstError: ResubError?
         for command in commands {
             connection.sendSubscription(command.kind, subscribe: command.subscribe, names: command.names) { [weak self] result in
-                self?.commandFinished(command, result: result, live: live)
-                if case .failure(let error) = result, error.code == .serverError, firstError == nil { firstError = error }
+                switch result {
+                case .success:
+                    self?.onEvent(command.subscribe
+                        ? .subscribed(kind: command.kind, count: command.names.count, node: connection.node)
+                        : .unsubscribed(kind: command.kind, count: command.names.count, node: connection.node))
+                case .failure(let error):
+                    if error.code == .serverError {
+                        self?.subscriptions.refused(command, dropDesired: live)
+                        self?.onEvent(.subscriptionFailed(kind: command.kind, names: command.names, error: error))
+                    }
+                    if firstError == nil || firstError?.code != .serverError { firstError = error }
+                }
                 remaining -= 1
                 if remaining == 0 {
-                    completion?(firstError.map { .failure($0) } ?? .success(()))
+                    completion(firstError.map { .failure($0) } ?? .success(()))
                 }
             }
         }
         connection.flush()
-    }
-
-    private func commandFinished(_ command: SubscriptionStateMachine.Command, result: Result<Void, ResubError>, live: Bool) {
-        switch result {
-        case .success:
-            onEvent(command.subscribe
-                ? .subscribed(kind: command.kind, count: command.names.count, node: node)
-                : .unsubscribed(kind: command.kind, count: command.names.count, node: node))
-        case .failure(let error) where error.code == .serverError:
-            subscriptions.refused(command, dropDesired: live)
-            onEvent(.subscriptionFailed(kind: command.kind, names: command.names, error: error))
-            if !live {
-                // A refused replay is never a silent success: drop the link and try again with backoff.
-                connectionLost(ResubError(.serverError, "replay refused: \(error.serverError ?? error.message)", node: node))
-            }
-        case .failure:
-            break  // the connection closed; the replay on the next connection covers it
-        }
     }
 
     // MARK: Stopping
@@ -130,10 +197,9 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
     /// Closes the connection at once and stops reconnecting. Harmless when repeated. Loop-only.
     package func stop() {
         loop.assertInLoop()
-        guard !isStopped else { return }
-        isStopped = true
-        reconnectTimer?.cancel()
-        reconnectTimer = nil
+        apply(health.stop(now: .now))
+        for timer in timers.values { timer.cancel() }
+        timers = [:]
         flushBatch()
         connection?.disconnect()
         connection = nil
@@ -142,10 +208,15 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
 
     // MARK: ConnectionDelegate
 
+    package func connectionDidConnect(_ connection: Connection) {
+        guard connection === self.connection else { return }
+        apply(health.socketConnected(now: .now))
+    }
+
     package func connectionDidBecomeReady(_ connection: Connection) {
-        readySince = .now
+        guard connection === self.connection else { return }
         onEvent(.connected(node: node, protocolVersion: connection.protocolVersion))
-        send(subscriptions.connected(), live: false, completion: nil)
+        apply(health.handshakeCompleted(now: .now))
     }
 
     package func connection(_ connection: Connection, didReceive message: RESPMessageView) {
@@ -156,6 +227,7 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
     }
 
     package func connectionDidFinishReading(_ connection: Connection) {
+        health.activity(now: .now)
         flushBatch()
     }
 
@@ -170,7 +242,7 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
             subscriptions.confirm(kind, subscribe: subscribe, name: name)
         } else {
             onEvent(.subscriptionLost(kind: kind, name: name, node: node))
-            send(subscriptions.lost(kind, name: name), live: false, completion: nil)
+            send(subscriptions.lost(kind, name: name), on: connection, live: false) { _ in }
         }
     }
 
@@ -180,24 +252,6 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
 
     package func connection(_ connection: Connection, didCloseWith error: ResubError) {
         guard connection === self.connection else { return }
-        connectionLost(error)
-    }
-
-    /// Closes the current connection (if still open) and schedules the next attempt.
-    private func connectionLost(_ error: ResubError) {
-        flushBatch()
-        connection?.disconnect()
-        connection = nil
-        subscriptions.disconnected()
-        onEvent(.disconnected(node: node, reason: error))
-        guard !isStopped else { return }
-        if let readySince, ContinuousClock.now - readySince >= backoff.resetAfter {
-            attempt = 0
-        }
-        readySince = nil
-        let delay = Backoff.delay(attempt: attempt, configuration: backoff, random: &random)
-        onEvent(.reconnectScheduled(node: node, attempt: attempt, delay: delay))
-        attempt += 1
-        reconnectTimer = loop.scheduleTimer(after: delay) { [weak self] in self?.connect() }
+        apply(health.failed(error, now: .now))
     }
 }

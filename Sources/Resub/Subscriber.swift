@@ -84,7 +84,7 @@ public final class Subscriber: Sendable {
             }
         }
         link = NodeLink(
-            loop: loop, configuration: configuration.connectionConfiguration, backoff: configuration.backoff,
+            loop: loop, configuration: configuration.connectionConfiguration, health: configuration.health,
             desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
             onBatch: onBatch, onEvent: onEvent)
         let link = self.link

@@ -15,8 +15,13 @@ public struct SubscriberConfiguration: Sendable {
     public var replayBatchSize: Int
     /// How long a connection attempt (DNS included) may take.
     public var connectTimeout: Duration
-    /// Reconnect delays.
-    public var backoff: BackoffConfiguration
+    /// Health monitor: idle PING, timeout, reconnect backoff.
+    public var health: HealthConfiguration
+    /// Reconnect delays (part of ``health``).
+    public var backoff: BackoffConfiguration {
+        get { health.backoff }
+        set { health.backoff = newValue }
+    }
     /// How many message batches ``Subscriber/messages`` buffers for a slow consumer before dropping the
     /// newest (counted, and reported as ``SubscriberEvent/messagesDropped(count:)``).
     public var messageBufferBatches: Int
@@ -32,6 +37,8 @@ public struct SubscriberConfiguration: Sendable {
         replayBatchSize: Int = 1000,
         connectTimeout: Duration = .seconds(5),
         backoff: BackoffConfiguration = .init(),
+        pingInterval: Duration = .seconds(5),
+        pingTimeout: Duration = .seconds(3),
         messageBufferBatches: Int = 4096,
         parserLimits: RESPParserConfiguration = .init()
     ) {
@@ -41,7 +48,7 @@ public struct SubscriberConfiguration: Sendable {
         self.initialSubscriptions = initialSubscriptions
         self.replayBatchSize = replayBatchSize
         self.connectTimeout = connectTimeout
-        self.backoff = backoff
+        self.health = HealthConfiguration(pingInterval: pingInterval, pingTimeout: pingTimeout, backoff: backoff)
         self.messageBufferBatches = messageBufferBatches
         self.parserLimits = parserLimits
     }

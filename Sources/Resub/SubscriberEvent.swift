@@ -16,6 +16,12 @@ public enum SubscriberEvent: Sendable, Hashable {
     case disconnected(node: String, reason: ResubError)
     /// The next connection attempt is due after `delay`.
     case reconnectScheduled(node: String, attempt: Int, delay: Duration)
+    /// A link's health changed state (`reason` says why when it went down).
+    case stateChanged(node: String, from: LinkState, to: LinkState, reason: ResubError?)
+    /// After a (re)connect, every desired subscription was confirmed again.
+    case resubscribed(node: String, channels: Int, patterns: Int, shardChannels: Int, duration: Duration)
+    /// An outage ended; messages published during it may have been missed.
+    case gap(Gap)
     /// Messages were dropped because the consumer of ``Subscriber/messages`` fell behind.
     case messagesDropped(count: Int)
     /// ``Subscriber/shutdown()`` finished.
@@ -33,7 +39,13 @@ extension SubscriberEvent: CustomStringConvertible {
         case .subscriptionFailed(let kind, let names, let error): return "\(kind) subscription of \(names.count) name(s) refused: \(error)"
         case .subscriptionLost(let kind, let name, let node): return "server \(node) dropped \(kind) \(name)"
         case .disconnected(let node, let reason): return "disconnected from \(node): \(reason)"
-        case .reconnectScheduled(let node, let attempt, let delay): return "reconnecting to \(node) in \(delay) (attempt \(attempt + 1))"
+        case .reconnectScheduled(let node, let attempt, let delay): return "reconnecting to \(node) in \(delay.short) (attempt \(attempt + 1))"
+        case .stateChanged(let node, let from, let to, let reason):
+            return "link \(node): \(from.rawValue) -> \(to.rawValue)" + (reason.map { " (\($0))" } ?? "")
+        case .resubscribed(let node, let c, let p, let s, let duration):
+            return "resubscribed on \(node): \(c) channels, \(p) patterns, \(s) shard channels in \(duration.short)"
+        case .gap(let gap):
+            return "gap on \(gap.node) from \(RFC3339.format(gap.from)) to \(RFC3339.format(gap.to)) covering \(gap.subscriptions.count) subscriptions"
         case .messagesDropped(let count): return "\(count) messages dropped: consumer too slow"
         case .shutdown: return "shut down"
         }

@@ -15,7 +15,7 @@ import Glibc
 package final class BoundedSinkQueue: @unchecked Sendable {
     private var mutex = pthread_mutex_t()
     private var cond = pthread_cond_t()
-    private var items: [MessageBatch] = []
+    private var items: [SinkItem] = []
     private var closed = false
     private var outstanding = 0
     private var aboveHighWater = false
@@ -62,15 +62,25 @@ package final class BoundedSinkQueue: @unchecked Sendable {
     /// Queues a batch unless that would pass ``maxBytes`` (an empty queue takes any one batch). Never
     /// blocks for long: safe on the loop thread.
     package func push(_ batch: MessageBatch) -> PushResult {
-        let size = Self.cost(of: batch)
+        push(.batch(batch))
+    }
+
+    /// Queues a record (a gap line) in order with the batches; records are small and never dropped for
+    /// space.
+    package func push(record: [UInt8]) -> PushResult {
+        push(.record(record))
+    }
+
+    private func push(_ item: SinkItem) -> PushResult {
+        let size = item.cost
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         if closed { return .closed }
-        if outstanding > 0 && outstanding + size > maxBytes {
+        if case .batch(let batch) = item, outstanding > 0 && outstanding + size > maxBytes {
             droppedMessages += batch.count
             return .dropped
         }
-        items.append(batch)
+        items.append(item)
         outstanding += size
         peak = max(peak, outstanding)
         if consumerWaiting { pthread_cond_signal(&cond) }
@@ -83,7 +93,7 @@ package final class BoundedSinkQueue: @unchecked Sendable {
 
     /// Takes every queued batch, waiting while there are none. Returns an empty array once closed and
     /// drained. The caller must ``release(_:)`` each batch's cost once written.
-    package func popAll() -> [MessageBatch] {
+    package func popAll() -> [SinkItem] {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         while items.isEmpty && !closed {
@@ -136,5 +146,21 @@ package final class BoundedSinkQueue: @unchecked Sendable {
         pthread_mutex_lock(&mutex)
         defer { pthread_mutex_unlock(&mutex) }
         return peak
+    }
+}
+
+/// What a sink writes: a batch of messages, or an already encoded record (a gap line).
+package enum SinkItem: Sendable {
+    /// Messages.
+    case batch(MessageBatch)
+    /// One encoded JSON line, newline included.
+    case record([UInt8])
+
+    /// The bytes accounted for this item.
+    package var cost: Int {
+        switch self {
+        case .batch(let batch): return BoundedSinkQueue.cost(of: batch)
+        case .record(let bytes): return bytes.count + 32
+        }
     }
 }

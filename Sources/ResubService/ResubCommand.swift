@@ -50,6 +50,15 @@ package struct ResubCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Largest reconnect delay, seconds.", valueName: "S"))
     var reconnectMax: Double = 10
 
+    @Option(help: ArgumentHelp("Seconds a connection may stay idle before a health-check PING.", valueName: "S"))
+    var pingInterval: Double = 5
+
+    @Option(help: ArgumentHelp("Seconds without any reply after a PING before the connection is declared dead and replaced.", valueName: "S"))
+    var pingTimeout: Double = 3
+
+    @Flag(help: "Write a {\"type\":\"gap\",...} record to the sink for every outage.")
+    var emitGaps = false
+
     @Option(help: ArgumentHelp("Names per (P/S)SUBSCRIBE command when replaying.", valueName: "N"))
     var replayBatch: Int = 1000
 
@@ -94,6 +103,9 @@ package struct ResubCommand: AsyncParsableCommand {
         let maximum = try Self.duration(reconnectMax, "--reconnect-max")
         guard maximum >= minimum else { throw ValidationError("--reconnect-max (\(reconnectMax)) must not be below --reconnect-min (\(reconnectMin))") }
         options.backoff = BackoffConfiguration(minimum: minimum, maximum: maximum)
+        options.pingInterval = try Self.duration(pingInterval, "--ping-interval")
+        options.pingTimeout = try Self.duration(pingTimeout, "--ping-timeout")
+        options.emitGaps = emitGaps
         guard replayBatch > 0 else { throw ValidationError("--replay-batch must be a positive number, got \(replayBatch)") }
         options.replayBatch = replayBatch
         return options

@@ -21,6 +21,12 @@ package struct ServiceOptions: Sendable {
     package var connectTimeout: Duration = .seconds(5)
     /// Reconnect backoff.
     package var backoff = BackoffConfiguration()
+    /// Idle time before a health-check PING.
+    package var pingInterval: Duration = .seconds(5)
+    /// No reply within this after a PING: the link is dead.
+    package var pingTimeout: Duration = .seconds(3)
+    /// Write a gap record to the sink for every outage.
+    package var emitGaps = false
     /// Names per (P/S)SUBSCRIBE command.
     package var replayBatch = 1000
     /// The most bytes of messages queued for the sink before new ones are dropped (counted).
@@ -36,6 +42,6 @@ package struct ServiceOptions: Sendable {
         SubscriberConfiguration(
             endpoint: endpoints[0], clientName: clientName, protocolPreference: protocolPreference,
             initialSubscriptions: subscriptions, replayBatchSize: replayBatch, connectTimeout: connectTimeout,
-            backoff: backoff)
+            backoff: backoff, pingInterval: pingInterval, pingTimeout: pingTimeout)
     }
 }

@@ -49,7 +49,10 @@ package final class ServiceRunner: Sendable {
                 case .dropped, .closed: drops.dropped(batch.count)
                 }
             },
-            eventHandler: { event in Self.log(event, logger) })
+            eventHandler: { [options] event in
+                Self.log(event, logger)
+                if options.emitGaps, case .gap(let gap) = event { sink.push(record: GapRecord.encode(gap)) }
+            })
         flow.subscriber = subscriber
         logger.info("resub starting", metadata: [
             "url": "\(options.endpoints[0].redacted)",
@@ -93,14 +96,23 @@ package final class ServiceRunner: Sendable {
         waiter?.resume(returning: reason)
     }
 
+    /// One line per link state change; the finer events at debug level.
     private static func log(_ event: SubscriberEvent, _ logger: Logger) {
         switch event {
-        case .disconnected, .messagesDropped, .subscriptionLost:
+        case .stateChanged(_, _, let to, let reason):
+            if to == .waitingToReconnect || reason != nil {
+                logger.warning("\(event)")
+            } else {
+                logger.info("\(event)")
+            }
+        case .gap, .messagesDropped, .subscriptionLost:
             logger.warning("\(event)")
         case .subscriptionFailed:
             logger.error("\(event)")
-        default:
+        case .resubscribed, .shutdown:
             logger.info("\(event)")
+        case .connecting, .connected, .subscribed, .unsubscribed, .disconnected, .reconnectScheduled:
+            logger.debug("\(event)")
         }
     }
 }

@@ -71,6 +71,11 @@ package final class StdoutSink: @unchecked Sendable {
         queue.push(batch)
     }
 
+    /// Queues an encoded record (e.g. a gap line), in order with the messages.
+    package func push(record: [UInt8]) {
+        _ = queue.push(record: record)
+    }
+
     /// Messages dropped because the writer fell behind.
     package var droppedMessageCount: Int { queue.droppedMessageCount }
 
@@ -97,9 +102,14 @@ package final class StdoutSink: @unchecked Sendable {
         var reason = FinishReason.drained
         var count = 0
         outer: while true {
-            let batches = queue.popAll()
-            if batches.isEmpty { break }
-            for batch in batches {
+            let items = queue.popAll()
+            if items.isEmpty { break }
+            for item in items {
+                guard case .batch(let batch) = item else {
+                    if case .record(let bytes) = item { bytes.withUnsafeBytes { out.append($0) } }
+                    _ = queue.release(item.cost)
+                    continue
+                }
                 var stop = false
                 batch.forEachRawMessage { kind, pattern, channel, payload in
                     if stop { return }
@@ -120,7 +130,7 @@ package final class StdoutSink: @unchecked Sendable {
                         break outer
                     }
                 }
-                if queue.release(BoundedSinkQueue.cost(of: batch)) { onDrained() }
+                if queue.release(item.cost) { onDrained() }
                 if stop {
                     reason = .countReached
                     break outer

@@ -4,6 +4,8 @@ import RESP
 
 /// What a ``Connection`` tells its owner, on the loop thread.
 package protocol ConnectionDelegate: AnyObject {
+    /// The socket connected; the handshake starts.
+    func connectionDidConnect(_ connection: Connection)
     /// The handshake finished; commands may be sent.
     func connectionDidBecomeReady(_ connection: Connection)
     /// A pub/sub message; the view is valid only during the call.
@@ -194,6 +196,8 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
     package func socketDidConnect(_ socket: BufferedSocket) {
         lastReadAt = .now
         state = .handshaking
+        delegate?.connectionDidConnect(self)
+        guard state == .handshaking else { return }
         apply(handshake.start())
     }
 

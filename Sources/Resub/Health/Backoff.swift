@@ -59,3 +59,24 @@ extension Duration {
         return Double(s) + Double(a) / 1e18
     }
 }
+
+extension Duration {
+    /// A short human form for logs: `850µs`, `12.3ms`, `2.50s`.
+    package var short: String {
+        let s = seconds
+        func fixed(_ v: Double, _ digits: Int) -> String {
+            var scale = 1.0
+            for _ in 0..<digits { scale *= 10 }
+            let r = (v * scale).rounded() / scale
+            var text = String(r)
+            if let dot = text.firstIndex(of: ".") {
+                let decimals = text.distance(from: dot, to: text.endIndex) - 1
+                if decimals < digits { text += String(repeating: "0", count: digits - decimals) }
+            }
+            return text
+        }
+        if s < 0.001 { return "\(Int((s * 1e6).rounded()))µs" }
+        if s < 1 { return fixed(s * 1000, 1) + "ms" }
+        return fixed(s, 2) + "s"
+    }
+}
