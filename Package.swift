@@ -54,6 +54,13 @@ let package = Package(
             dependencies: ["ResubService", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: strict
         ),
+        // Benchmarks (figures in the README): replay of 100,000 channels + 1,000 patterns after a restart.
+        .executableTarget(
+            name: "resub-replay-bench",
+            dependencies: ["Resub"],
+            path: "Benchmarks/ReplayBenchmark",
+            swiftSettings: strict
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["RESP", "Resub"],

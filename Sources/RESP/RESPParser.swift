@@ -400,6 +400,19 @@ extension RESPParser {
         allowArrays: Bool,
         _ body: (RESPMessageView) throws -> Void
     ) rethrows -> Int {
+        try drainPubSubFrames(allowArrays: allowArrays, message: body, confirmation: nil)
+    }
+
+    /// Like ``drainPubSubMessages(allowArrays:_:)``, and also consumes (un)subscribe confirmation frames
+    /// (`subscribe`, `psubscribe`, `ssubscribe`, `unsubscribe`, `punsubscribe`, `sunsubscribe` with a
+    /// channel name and a count), calling `confirmation` for each: replaying 100,000 channels yields
+    /// 100,000 of them, and building values for each would dominate the replay.
+    /// - Returns: how many frames (messages and confirmations) were consumed.
+    public mutating func drainPubSubFrames(
+        allowArrays: Bool,
+        message body: (RESPMessageView) throws -> Void,
+        confirmation: ((RESPConfirmationView) throws -> Void)?
+    ) rethrows -> Int {
         guard failure == nil, stack.isEmpty else { return 0 }
         let maxBulk = configuration.maxBulkLength
         var index = readIndex
@@ -417,6 +430,15 @@ extension RESPParser {
                 let n = raw[index + 1]
                 guard n == 51 || n == 52 else { break }  // '3' or '4'
                 var p = index + 4
+                if let confirmation, n == 51, raw[p] == 36, raw[p + 1] == 57 || raw[p + 1] == 49 {
+                    // "$9\r\nsubscribe\r\n", "$10\r\n[ps]subscribe\r\n", "$11\r\nunsubscribe\r\n",
+                    // "$12\r\n[ps]unsubscribe\r\n", then "$<len>\r\n<name>\r\n:<count>\r\n".
+                    guard let end1 = Self.confirmationFrame(raw, at: p, end: end, maxBulk: maxBulk) else { break }
+                    try confirmation(end1.view)
+                    index = end1.next
+                    consumed += 1
+                    continue
+                }
                 // Kind: "$7\r\nmessage\r\n" or "$8\r\npmessage\r\n" / "$8\r\nsmessage\r\n".
                 guard raw[p] == 36, raw[p + 2] == 13, raw[p + 3] == 10 else { break }
                 let kind: RESPMessageView.Kind
@@ -484,6 +506,87 @@ extension RESPParser {
             return consumed
         }
         return count
+    }
+}
+
+extension RESPParser {
+    /// Recognises the elements of a confirmation frame starting at `p` (after the `>3\r\n` header).
+    /// Returns nil for anything else or an incomplete frame (left to ``next()``).
+    private static func confirmationFrame(
+        _ raw: UnsafeRawBufferPointer, at start: Int, end: Int, maxBulk: Int
+    ) -> (view: RESPConfirmationView, next: Int)? {
+        var p = start + 1
+        let verbLength: Int
+        if raw[p] == 57, p + 1 < end, raw[p + 1] == 13 {  // "9"
+            verbLength = 9
+            p += 1
+        } else if p + 2 < end, raw[p] == 49, raw[p + 1] >= 48, raw[p + 1] <= 50, raw[p + 2] == 13 {  // "10"..."12"
+            verbLength = 10 + Int(raw[p + 1] - 48)
+            p += 2
+        } else {
+            return nil
+        }
+        guard end - p >= verbLength + 4, raw[p + 1] == 10 else { return nil }
+        let verb = p + 2
+        guard raw[verb + verbLength] == 13, raw[verb + verbLength + 1] == 10,
+              memcmp(raw.baseAddress! + verb + verbLength - 9, "subscribe", 9) == 0
+        else { return nil }
+        switch verbLength {
+        case 9: break
+        case 10: guard raw[verb] == 112 || raw[verb] == 115 else { return nil }  // p, s
+        case 11: guard raw[verb] == 117, raw[verb + 1] == 110 else { return nil }  // un
+        default: guard raw[verb] == 112 || raw[verb] == 115, raw[verb + 1] == 117, raw[verb + 2] == 110 else { return nil }
+        }
+        p = verb + verbLength + 2
+        // The name: "$<len>\r\n<bytes>\r\n" (a null name, after a bare UNSUBSCRIBE, is left to next()).
+        guard p < end, raw[p] == 36 else { return nil }
+        p += 1
+        var len = 0
+        var digits = 0
+        while p < end, raw[p] &- 48 < 10, digits < 11 {
+            len = len &* 10 &+ Int(raw[p] &- 48)
+            p += 1
+            digits += 1
+        }
+        guard digits > 0, len <= maxBulk, end - p >= len + 4, raw[p] == 13, raw[p + 1] == 10,
+              raw[p + 2 + len] == 13, raw[p + 3 + len] == 10
+        else { return nil }
+        let name = p + 2
+        p = name + len + 2
+        // The count: ":<digits>\r\n".
+        guard p < end, raw[p] == 58 else { return nil }
+        p += 1
+        var count: Int64 = 0
+        digits = 0
+        while p < end, raw[p] &- 48 < 10, digits < 18 {
+            count = count &* 10 &+ Int64(raw[p] &- 48)
+            p += 1
+            digits += 1
+        }
+        guard digits > 0, end - p >= 2, raw[p] == 13, raw[p + 1] == 10 else { return nil }
+        let base = raw.baseAddress!
+        return (RESPConfirmationView(
+            verb: UnsafeRawBufferPointer(start: base + verb, count: verbLength),
+            name: UnsafeRawBufferPointer(start: base + name, count: len),
+            count: count), p + 2)
+    }
+}
+
+/// The parts of one (un)subscribe confirmation frame, pointing into the parser's buffer. Valid only inside
+/// the closure it is passed to.
+public struct RESPConfirmationView {
+    /// `subscribe`, `psubscribe`, `ssubscribe`, `unsubscribe`, `punsubscribe` or `sunsubscribe`.
+    public let verb: UnsafeRawBufferPointer
+    /// The channel or pattern.
+    public let name: UnsafeRawBufferPointer
+    /// The connection's subscription count after this change.
+    public let count: Int64
+
+    /// Creates a view over bytes the caller keeps alive for the view's lifetime.
+    public init(verb: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, count: Int64) {
+        self.verb = verb
+        self.name = name
+        self.count = count
     }
 }
 

@@ -173,6 +173,7 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
             connection.sendSubscription(command.kind, subscribe: command.subscribe, names: command.names) { [weak self] result in
                 switch result {
                 case .success:
+                    self?.subscriptions.completed(command)
                     self?.onEvent(command.subscribe
                         ? .subscribed(kind: command.kind, count: command.names.count, node: connection.node)
                         : .unsubscribed(kind: command.kind, count: command.names.count, node: connection.node))
@@ -236,14 +237,11 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
         onBatch(builder.take(node: node))
     }
 
-    package func connection(_ connection: Connection, confirmed kind: SubscriptionKind, subscribe: Bool, name: [UInt8], solicited: Bool) {
+    package func connection(_ connection: Connection, unsolicited kind: SubscriptionKind, subscribe: Bool, name: [UInt8]) {
+        guard !subscribe else { return }  // nothing unasks us to subscribe; ignore such a frame
         let name = String(decoding: name, as: UTF8.self)
-        if solicited || subscribe {
-            subscriptions.confirm(kind, subscribe: subscribe, name: name)
-        } else {
-            onEvent(.subscriptionLost(kind: kind, name: name, node: node))
-            send(subscriptions.lost(kind, name: name), on: connection, live: false) { _ in }
-        }
+        onEvent(.subscriptionLost(kind: kind, name: name, node: node))
+        send(subscriptions.lost(kind, name: name), on: connection, live: false) { _ in }
     }
 
     package func connection(_ connection: Connection, didReceivePush value: RESPValue) {

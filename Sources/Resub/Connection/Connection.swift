@@ -12,9 +12,10 @@ package protocol ConnectionDelegate: AnyObject {
     func connection(_ connection: Connection, didReceive message: RESPMessageView)
     /// Everything of one socket read has been delivered (a good moment to flush a batch).
     func connectionDidFinishReading(_ connection: Connection)
-    /// A (un)subscribe confirmation for one name. `solicited` is false when no command of ours was waiting
-    /// for it (the server unsubscribed us on its own, e.g. a shard channel's slot moved).
-    func connection(_ connection: Connection, confirmed kind: SubscriptionKind, subscribe: Bool, name: [UInt8], solicited: Bool)
+    /// A (un)subscribe confirmation that no command of ours was waiting for: the server changed a
+    /// subscription on its own (e.g. it unsubscribed a shard channel whose slot moved away). Confirmations of
+    /// our own commands are only counted, on the command's queue entry.
+    func connection(_ connection: Connection, unsolicited kind: SubscriptionKind, subscribe: Bool, name: [UInt8])
     /// A push frame that is neither a message nor a confirmation.
     func connection(_ connection: Connection, didReceivePush value: RESPValue)
     /// The connection closed because of the server, the network or a protocol error. Not called for
@@ -231,9 +232,13 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
         do {
             while state != .closed {
                 if state == .ready || state == .quitting {
-                    _ = parser.drainPubSubMessages(allowArrays: resp2Subscriber) { view in
-                        delegate.connection(self, didReceive: view)
-                    }
+                    _ = parser.drainPubSubFrames(
+                        allowArrays: resp2Subscriber,
+                        message: { delegate.connection(self, didReceive: $0) },
+                        confirmation: { view in
+                            guard let (kind, subscribe) = SubscriptionKind.confirmation(verb: view.verb) else { return }
+                            self.confirm(kind, subscribe: subscribe, name: view.name, delegate: delegate)
+                        })
                 }
                 guard state != .closed, let value = try parser.next() else { break }
                 route(value, delegate: delegate)
@@ -286,7 +291,7 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
             return !orReply
         }
         if let (kind, subscribe) = SubscriptionKind.confirmation(head), elements.count >= 2 {
-            confirm(kind, subscribe: subscribe, name: elements[1].bytes ?? [], delegate: delegate)
+            (elements[1].bytes ?? []).withUnsafeBytes { confirm(kind, subscribe: subscribe, name: $0, delegate: delegate) }
             return true
         }
         if let message = Self.messageView(elements, head: head, deliver: { delegate.connection(self, didReceive: $0) }) {
@@ -317,9 +322,10 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
         return true
     }
 
-    private func confirm(_ kind: SubscriptionKind, subscribe: Bool, name: [UInt8], delegate: any ConnectionDelegate) {
+    /// Counts a confirmation against the command at the head of the queue when it is of the same kind;
+    /// otherwise the server acted on its own and the delegate hears of it.
+    private func confirm(_ kind: SubscriptionKind, subscribe: Bool, name: UnsafeRawBufferPointer, delegate: any ConnectionDelegate) {
         if case .subscription(let k, let s, let remaining, let completion) = pending.first, k == kind, s == subscribe {
-            delegate.connection(self, confirmed: kind, subscribe: subscribe, name: name, solicited: true)
             if remaining == 1 {
                 pending.removeFirst()
                 completion(.success(()))
@@ -327,7 +333,7 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
                 pending[pending.startIndex] = .subscription(kind: k, subscribe: s, remaining: remaining - 1, completion: completion)
             }
         } else {
-            delegate.connection(self, confirmed: kind, subscribe: subscribe, name: name, solicited: false)
+            delegate.connection(self, unsolicited: kind, subscribe: subscribe, name: Array(name))
         }
     }
 

@@ -64,6 +64,19 @@ public enum SubscriptionKind: Int, Sendable, Hashable, CaseIterable, CustomStrin
         return nil
     }
 
+    /// Recognises the verb of a confirmation frame from the parser's fast path (already known to be one of
+    /// the six confirmation verbs).
+    package static func confirmation(verb: UnsafeRawBufferPointer) -> (SubscriptionKind, Bool)? {
+        guard let first = verb.first else { return nil }
+        switch verb.count {
+        case 9: return (.channel, true)
+        case 10: return first == UInt8(ascii: "p") ? (.pattern, true) : (.shardChannel, true)
+        case 11: return (.channel, false)
+        case 12: return first == UInt8(ascii: "p") ? (.pattern, false) : (.shardChannel, false)
+        default: return nil
+        }
+    }
+
     private static let subscribe = Array("subscribe".utf8)
     private static let psubscribe = Array("psubscribe".utf8)
     private static let ssubscribe = Array("ssubscribe".utf8)

@@ -14,13 +14,21 @@ public struct SubscriptionSet: Sendable, Hashable {
         self.shardChannels = shardChannels
     }
 
-    /// The names of one kind.
+    /// The names of one kind. Mutating through it (`set[.channel].insert(x)`) changes the set in place: no
+    /// copy of the whole set per change (that would make 100,000 confirmations quadratic).
     public subscript(kind: SubscriptionKind) -> Set<String> {
         get {
             switch kind {
             case .channel: return channels
             case .pattern: return patterns
             case .shardChannel: return shardChannels
+            }
+        }
+        _modify {
+            switch kind {
+            case .channel: yield &channels
+            case .pattern: yield &patterns
+            case .shardChannel: yield &shardChannels
             }
         }
         set {

@@ -1,13 +1,20 @@
 /// The subscription state of one link, with no I/O: what the caller wants (desired), what the server will
-/// have once every command sent so far is applied (requested), and what the server has confirmed.
+/// have once every command sent so far is applied (requested), and which commands are still unconfirmed
+/// (in flight).
 ///
 /// Desired state, not commands: callers change the desired set; the machine answers with the commands that
 /// converge the server to it. On every (re)connect it replays the whole desired set. Because Redis applies
 /// commands in order, keeping `requested` equal to `desired` after each change is enough to converge, even
 /// when a name is added and removed again before the first command is confirmed.
+///
+/// Confirmations are counted per command by the connection; the machine only learns that a command
+/// completed. What the server has confirmed is derived on demand (`requested` minus the names of in-flight
+/// subscribe commands), so a replay of 100,000 names costs no per-name bookkeeping when they come back.
 package struct SubscriptionStateMachine: Sendable {
     /// One command to send.
     package struct Command: Sendable, Hashable {
+        /// Identifies the command while it is in flight.
+        package var id: Int
         /// The subscription kind.
         package var kind: SubscriptionKind
         /// Subscribe (true) or unsubscribe (false).
@@ -18,8 +25,10 @@ package struct SubscriptionStateMachine: Sendable {
 
     package private(set) var desired = SubscriptionSet()
     package private(set) var requested = SubscriptionSet()
-    package private(set) var confirmed = SubscriptionSet()
     package private(set) var isConnected = false
+    /// Commands sent and not yet confirmed or refused.
+    package private(set) var inFlight: [Int: Command] = [:]
+    private var nextID = 0
     /// Names per command.
     package let batchSize: Int
 
@@ -30,8 +39,25 @@ package struct SubscriptionStateMachine: Sendable {
         self.batchSize = batchSize
     }
 
-    /// Whether the server confirmed exactly the desired set.
-    package var isFullyConfirmed: Bool { isConnected && confirmed == desired }
+    /// Whether the server confirmed everything requested (which, while connected, is the desired set).
+    package var isFullyConfirmed: Bool { isConnected && inFlight.isEmpty }
+
+    /// What the server has confirmed: requested, minus names of in-flight subscribe commands, plus names of
+    /// in-flight unsubscribe commands that the server still serves. O(n): for APIs, not hot paths.
+    package var confirmed: SubscriptionSet {
+        guard isConnected else { return SubscriptionSet() }
+        var result = requested
+        for command in inFlight.values.sorted(by: { $0.id < $1.id }) {
+            for name in command.names {
+                if command.subscribe {
+                    result[command.kind].remove(name)
+                } else if !requested[command.kind].contains(name) {
+                    result[command.kind].insert(name)
+                }
+            }
+        }
+        return result
+    }
 
     /// The caller wants these names too. Returns the commands to send now (none while disconnected).
     package mutating func add(_ kind: SubscriptionKind, _ names: some Sequence<String>) -> [Command] {
@@ -40,7 +66,7 @@ package struct SubscriptionStateMachine: Sendable {
             desired[kind].insert(name)
             if isConnected, requested[kind].insert(name).inserted { new.append(name) }
         }
-        return commands(kind, subscribe: true, new)
+        return makeCommands(kind, subscribe: true, new)
     }
 
     /// The caller no longer wants these names. Returns the commands to send now.
@@ -50,17 +76,17 @@ package struct SubscriptionStateMachine: Sendable {
             desired[kind].remove(name)
             if isConnected, requested[kind].remove(name) != nil { gone.append(name) }
         }
-        return commands(kind, subscribe: false, gone)
+        return makeCommands(kind, subscribe: false, gone)
     }
 
     /// A connection is ready: replay everything desired.
     package mutating func connected() -> [Command] {
         isConnected = true
         requested = desired
-        confirmed = SubscriptionSet()
+        inFlight = [:]
         var all: [Command] = []
         for kind in SubscriptionKind.allCases {
-            all += commands(kind, subscribe: true, Array(desired[kind]))
+            all += makeCommands(kind, subscribe: true, Array(desired[kind]))
         }
         return all
     }
@@ -69,56 +95,65 @@ package struct SubscriptionStateMachine: Sendable {
     package mutating func disconnected() {
         isConnected = false
         requested = SubscriptionSet()
-        confirmed = SubscriptionSet()
+        inFlight = [:]
     }
 
-    /// The server confirmed one name.
-    package mutating func confirm(_ kind: SubscriptionKind, subscribe: Bool, name: String) {
-        if subscribe {
-            confirmed[kind].insert(name)
-        } else {
-            confirmed[kind].remove(name)
-        }
+    /// Every name of a command was confirmed.
+    package mutating func completed(_ command: Command) {
+        inFlight.removeValue(forKey: command.id)
     }
 
-    /// The server unsubscribed a name on its own (e.g. a shard channel's slot moved away). It is still
-    /// desired; returns the commands that ask for it again (on this link; a cluster manager re-routes instead).
+    /// The server dropped a name on its own (e.g. a shard channel's slot moved away). It is still desired;
+    /// returns the commands that ask for it again (on this link; a cluster manager re-routes instead).
     package mutating func lost(_ kind: SubscriptionKind, name: String) -> [Command] {
-        confirmed[kind].remove(name)
         requested[kind].remove(name)
         guard isConnected, desired[kind].contains(name) else { return [] }
         requested[kind].insert(name)
-        return commands(kind, subscribe: true, [name])
+        return makeCommands(kind, subscribe: true, [name])
     }
 
     /// A subscribe command was refused: its names are no longer requested. With `dropDesired` they leave
     /// the desired set too (a live request that the caller is told failed).
     package mutating func refused(_ command: Command, dropDesired: Bool) {
+        inFlight.removeValue(forKey: command.id)
+        guard command.subscribe else { return }
         for name in command.names {
-            if command.subscribe {
-                requested[command.kind].remove(name)
-                if dropDesired { desired[command.kind].remove(name) }
-            }
+            requested[command.kind].remove(name)
+            if dropDesired { desired[command.kind].remove(name) }
         }
     }
 
-    /// Splits names into commands of at most `batchSize` names; shard channels are grouped by hash slot
-    /// (a cluster rejects an SSUBSCRIBE naming several slots with CROSSSLOT).
-    package func commands(_ kind: SubscriptionKind, subscribe: Bool, _ names: [String]) -> [Command] {
-        guard !names.isEmpty else { return [] }
+    /// Splits names into commands of at most `batchSize` names and records them in flight; shard channels
+    /// are grouped by hash slot (a cluster rejects an SSUBSCRIBE naming several slots with CROSSSLOT).
+    private mutating func makeCommands(_ kind: SubscriptionKind, subscribe: Bool, _ names: [String]) -> [Command] {
+        let groups = Self.split(kind, names, batchSize: batchSize)
         var result: [Command] = []
+        result.reserveCapacity(groups.count)
+        for group in groups {
+            nextID += 1
+            let command = Command(id: nextID, kind: kind, subscribe: subscribe, names: group)
+            inFlight[command.id] = command
+            result.append(command)
+        }
+        return result
+    }
+
+    /// Groups names into batches of at most `batchSize`; shard channels one hash slot per batch.
+    package static func split(_ kind: SubscriptionKind, _ names: [String], batchSize: Int) -> [[String]] {
+        guard !names.isEmpty else { return [] }
+        var result: [[String]] = []
         if kind == .shardChannel {
             var bySlot: [UInt16: [String]] = [:]
             for name in names { bySlot[HashSlot(key: name).rawValue, default: []].append(name) }
             for slot in bySlot.keys.sorted() {
                 let group = bySlot[slot]!
                 for start in stride(from: 0, to: group.count, by: batchSize) {
-                    result.append(Command(kind: kind, subscribe: subscribe, names: Array(group[start..<min(start + batchSize, group.count)])))
+                    result.append(Array(group[start..<min(start + batchSize, group.count)]))
                 }
             }
         } else {
             for start in stride(from: 0, to: names.count, by: batchSize) {
-                result.append(Command(kind: kind, subscribe: subscribe, names: Array(names[start..<min(start + batchSize, names.count)])))
+                result.append(Array(names[start..<min(start + batchSize, names.count)]))
             }
         }
         return result
