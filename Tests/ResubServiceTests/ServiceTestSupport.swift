@@ -1,0 +1,88 @@
+import Resub
+import ResubService
+
+/// A seeded random number generator (SplitMix64), so that randomized tests are repeatable.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) {
+        state = seed
+    }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// One message as the tests describe it: kind, pattern, channel and payload bytes.
+struct RawMessage: Equatable {
+    var kind: MessageKind
+    var pattern: [UInt8] = []
+    var channel: [UInt8]
+    var payload: [UInt8]
+
+    init(_ kind: MessageKind = .message, pattern: [UInt8] = [], channel: [UInt8], payload: [UInt8]) {
+        self.kind = kind
+        self.pattern = pattern
+        self.channel = channel
+        self.payload = payload
+    }
+
+    init(_ kind: MessageKind = .message, pattern: String = "", channel: String, payload: String) {
+        self.init(kind, pattern: Array(pattern.utf8), channel: Array(channel.utf8), payload: Array(payload.utf8))
+    }
+}
+
+/// A batch holding `messages`, built the way the loop builds them.
+func makeBatch(_ messages: [RawMessage], node: String = "127.0.0.1:6379") -> MessageBatch {
+    var builder = MessageBatchBuilder()
+    for m in messages {
+        m.pattern.withUnsafeBytes { p in
+            m.channel.withUnsafeBytes { c in
+                m.payload.withUnsafeBytes { b in
+                    builder.append(kind: m.kind, pattern: p, channel: c, payload: b)
+                }
+            }
+        }
+    }
+    return builder.take(node: node)
+}
+
+/// The JSON line the encoder writes for one message.
+func jsonLine(_ m: RawMessage) -> String {
+    String(decoding: jsonLineBytes(m), as: UTF8.self)
+}
+
+/// The bytes of the JSON line the encoder writes for one message.
+func jsonLineBytes(_ m: RawMessage) -> [UInt8] {
+    let out = OutputBuffer(capacity: 64)
+    m.pattern.withUnsafeBytes { p in
+        m.channel.withUnsafeBytes { c in
+            m.payload.withUnsafeBytes { b in
+                JSONLineEncoder.appendMessage(kind: m.kind, pattern: p, channel: c, payload: b, to: out)
+            }
+        }
+    }
+    return Array(out.bytes)
+}
+
+/// The bytes `appendString` writes for `bytes`, and whether it succeeded.
+func encodedString(_ bytes: [UInt8], lossy: Bool) -> (ok: Bool, text: [UInt8]) {
+    let out = OutputBuffer(capacity: 64)
+    let ok = bytes.withUnsafeBytes { JSONLineEncoder.appendString($0, to: out, lossy: lossy) }
+    return (ok, Array(out.bytes))
+}
+
+/// Polls `condition` every millisecond until it holds or `timeout` passes.
+func waitFor(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(1))
+    }
+    return condition()
+}

@@ -1,0 +1,353 @@
+import Resub
+import Testing
+
+/// Desired, requested and confirmed subscription state, and the commands that converge the server.
+@Suite("Subscription state machine")
+struct SubscriptionStateMachineTests {
+    typealias Command = SubscriptionStateMachine.Command
+
+    /// A command's contents, comparable with `==` (the machine's `Command` has no public memberwise init).
+    struct Sent: Equatable, CustomStringConvertible {
+        var kind: SubscriptionKind
+        var subscribe: Bool
+        var names: [String]
+
+        init(_ kind: SubscriptionKind, subscribe: Bool, _ names: [String]) {
+            self.kind = kind
+            self.subscribe = subscribe
+            self.names = names
+        }
+
+        var description: String {
+            "\(subscribe ? kind.subscribeCommand : kind.unsubscribeCommand) \(names.joined(separator: " "))"
+        }
+    }
+
+    private static func sent(_ commands: [Command]) -> [Sent] {
+        commands.map { Sent($0.kind, subscribe: $0.subscribe, $0.names) }
+    }
+
+    private static func names(_ prefix: String, _ count: Int) -> [String] {
+        (0..<count).map { "\(prefix)\($0)" }
+    }
+
+    /// Applies commands in order to a simulated server subscription set, as Redis would.
+    private static func apply(_ commands: [Command], to server: inout SubscriptionSet) {
+        for command in commands {
+            for name in command.names {
+                if command.subscribe {
+                    server[command.kind].insert(name)
+                } else {
+                    server[command.kind].remove(name)
+                }
+            }
+        }
+    }
+
+    // MARK: Disconnected
+
+    @Test("adding while disconnected sends nothing but grows the desired set")
+    func addWhileDisconnected() {
+        var m = SubscriptionStateMachine()
+        #expect(m.add(.channel, ["a", "b"]).isEmpty)
+        #expect(m.add(.pattern, ["n*"]).isEmpty)
+        #expect(m.desired == SubscriptionSet(channels: ["a", "b"], patterns: ["n*"]))
+        #expect(m.requested.isEmpty)
+        #expect(!m.isConnected)
+        #expect(!m.isFullyConfirmed)
+    }
+
+    @Test("removing while disconnected sends nothing and shrinks the desired set")
+    func removeWhileDisconnected() {
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(channels: ["a", "b"]))
+        #expect(m.remove(.channel, ["a", "missing"]).isEmpty)
+        #expect(m.desired == SubscriptionSet(channels: ["b"]))
+    }
+
+    // MARK: Replay
+
+    @Test("connecting replays 2,500 channels in batches of 1000, 1000 and 500")
+    func replayInBatches() {
+        let all = Self.names("ch", 2500)
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(channels: Set(all)), batchSize: 1000)
+        let commands = m.connected()
+        #expect(commands.map(\.names.count) == [1000, 1000, 500])
+        #expect(commands.allSatisfy { $0.kind == .channel && $0.subscribe })
+        let sent = commands.flatMap(\.names)
+        #expect(sent.count == 2500)
+        #expect(Set(sent) == Set(all))
+        #expect(m.requested == m.desired)
+        #expect(m.isConnected)
+    }
+
+    @Test("connecting replays every kind: channels, then patterns, then shard channels")
+    func replayEveryKind() {
+        let desired = SubscriptionSet(channels: ["a"], patterns: ["p*"], shardChannels: ["s"])
+        var m = SubscriptionStateMachine(desired: desired)
+        let commands = m.connected()
+        #expect(Self.sent(commands) == [
+            Sent(.channel, subscribe: true, ["a"]),
+            Sent(.pattern, subscribe: true, ["p*"]),
+            Sent(.shardChannel, subscribe: true, ["s"]),
+        ])
+    }
+
+    @Test("connecting with nothing desired sends nothing and is fully confirmed")
+    func replayNothing() {
+        var m = SubscriptionStateMachine()
+        #expect(m.connected().isEmpty)
+        #expect(m.isFullyConfirmed)
+    }
+
+    @Test("shard channels are grouped into commands of one hash slot each")
+    func shardChannelsBySlot() {
+        var names: [String] = []
+        for tag in ["a", "b", "user1000", "orders"] {
+            names += (0..<7).map { "{\(tag)}.\($0)" }
+        }
+        names += Self.names("plain-", 40)
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(shardChannels: Set(names)), batchSize: 3)
+        let commands = m.connected()
+        for command in commands {
+            #expect(command.kind == .shardChannel)
+            #expect(!command.names.isEmpty && command.names.count <= 3)
+            let slots = Set(command.names.map { HashSlot(key: $0) })
+            #expect(slots.count == 1, "command \(command.names) spans slots \(slots)")
+        }
+        let sent = commands.flatMap(\.names)
+        #expect(sent.count == names.count)
+        #expect(Set(sent) == Set(names))
+        // Seven names of one tag with batch size 3 need three commands: 3, 3 and 1.
+        let tagged = commands.filter { $0.names.allSatisfy { $0.hasPrefix("{a}.") } }
+        #expect(tagged.map(\.names.count).sorted() == [1, 3, 3])
+    }
+
+    @Test("shard channel commands while connected are split by slot too")
+    func liveShardAddSplitsBySlot() {
+        var m = SubscriptionStateMachine()
+        _ = m.connected()
+        let commands = m.add(.shardChannel, ["{x}1", "{y}1", "{x}2"])
+        #expect(commands.count == 2)
+        for command in commands {
+            #expect(Set(command.names.map { HashSlot(key: $0) }).count == 1)
+        }
+        #expect(Set(commands.flatMap(\.names)) == ["{x}1", "{y}1", "{x}2"])
+    }
+
+    // MARK: Live changes
+
+    @Test("adding while connected sends only the names not yet requested")
+    func addDifference() {
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(channels: ["a", "b"]))
+        _ = m.connected()
+        #expect(Self.sent(m.add(.channel, ["b", "c", "c"])) == [Sent(.channel, subscribe: true, ["c"])])
+        #expect(m.add(.channel, ["a"]).isEmpty)
+        #expect(m.requested.channels == ["a", "b", "c"])
+    }
+
+    @Test("removing while connected unsubscribes only the names that were requested")
+    func removeDifference() {
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(patterns: ["a*", "b*"]))
+        _ = m.connected()
+        #expect(Self.sent(m.remove(.pattern, ["b*", "zzz*"])) == [Sent(.pattern, subscribe: false, ["b*"])])
+        #expect(m.remove(.pattern, ["b*"]).isEmpty)
+        #expect(m.desired.patterns == ["a*"])
+        #expect(m.requested.patterns == ["a*"])
+    }
+
+    @Test("large live additions are batched")
+    func liveAddBatched() {
+        var m = SubscriptionStateMachine(batchSize: 4)
+        _ = m.connected()
+        #expect(m.add(.channel, Self.names("c", 10)).map(\.names.count) == [4, 4, 2])
+    }
+
+    @Test("adding then removing before any confirmation converges to the desired set")
+    func addRemoveBeforeConfirmation() {
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(channels: ["keep"]))
+        var server = SubscriptionSet()
+        var sent = m.connected()
+        sent += m.add(.channel, ["x"])
+        sent += m.remove(.channel, ["x"])
+        sent += m.add(.channel, ["y"])
+        sent += m.remove(.channel, ["keep"])
+        sent += m.add(.channel, ["keep"])
+        #expect(m.requested == m.desired)
+        #expect(m.desired.channels == ["keep", "y"])
+        Self.apply(sent, to: &server)
+        #expect(server == m.desired)
+    }
+
+    // MARK: Confirmation
+
+    @Test("confirmations update the confirmed set until it matches the desired set")
+    func confirmations() {
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(channels: ["a"], patterns: ["p*"]))
+        _ = m.connected()
+        #expect(!m.isFullyConfirmed)
+        m.confirm(.channel, subscribe: true, name: "a")
+        #expect(m.confirmed == SubscriptionSet(channels: ["a"]))
+        #expect(!m.isFullyConfirmed)
+        m.confirm(.pattern, subscribe: true, name: "p*")
+        #expect(m.confirmed == m.desired)
+        #expect(m.isFullyConfirmed)
+        _ = m.remove(.channel, ["a"])
+        #expect(!m.isFullyConfirmed)
+        m.confirm(.channel, subscribe: false, name: "a")
+        #expect(m.confirmed == SubscriptionSet(patterns: ["p*"]))
+        #expect(m.isFullyConfirmed)
+    }
+
+    @Test("disconnecting clears requested and confirmed but keeps the desired set")
+    func disconnectKeepsDesired() {
+        let desired = SubscriptionSet(channels: ["a"], shardChannels: ["{s}1"])
+        var m = SubscriptionStateMachine(desired: desired)
+        _ = m.connected()
+        m.confirm(.channel, subscribe: true, name: "a")
+        m.confirm(.shardChannel, subscribe: true, name: "{s}1")
+        #expect(m.isFullyConfirmed)
+        m.disconnected()
+        #expect(!m.isConnected)
+        #expect(m.requested.isEmpty)
+        #expect(m.confirmed.isEmpty)
+        #expect(m.desired == desired)
+        #expect(!m.isFullyConfirmed)
+        // The next connection replays it all and starts unconfirmed.
+        #expect(Set(m.connected().flatMap(\.names)) == ["a", "{s}1"])
+        #expect(m.confirmed.isEmpty)
+    }
+
+    // MARK: Server-side losses and refusals
+
+    @Test("a still-desired name the server dropped is requested again")
+    func lostIsResubscribed() {
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(shardChannels: ["{s}1", "{s}2"]))
+        _ = m.connected()
+        m.confirm(.shardChannel, subscribe: true, name: "{s}1")
+        m.confirm(.shardChannel, subscribe: true, name: "{s}2")
+        #expect(Self.sent(m.lost(.shardChannel, name: "{s}1")) == [Sent(.shardChannel, subscribe: true, ["{s}1"])])
+        #expect(m.confirmed.shardChannels == ["{s}2"])
+        #expect(m.requested.shardChannels == ["{s}1", "{s}2"])
+        #expect(!m.isFullyConfirmed)
+    }
+
+    @Test("a name the server dropped that is no longer desired is not requested again")
+    func lostUndesired() {
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(shardChannels: ["s"]))
+        _ = m.connected()
+        m.confirm(.shardChannel, subscribe: true, name: "s")
+        _ = m.remove(.shardChannel, ["s"])
+        #expect(m.lost(.shardChannel, name: "s").isEmpty)
+        #expect(m.requested.isEmpty)
+        #expect(m.confirmed.isEmpty)
+    }
+
+    @Test("a loss reported while disconnected requests nothing")
+    func lostWhileDisconnected() {
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(shardChannels: ["s"]))
+        #expect(m.lost(.shardChannel, name: "s").isEmpty)
+        #expect(m.desired.shardChannels == ["s"])
+    }
+
+    @Test("a refused subscribe leaves the requested set and, with dropDesired, the desired set")
+    func refusedSubscribe() throws {
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(channels: ["a"]))
+        _ = m.connected()
+        let keep = try #require(m.add(.channel, ["x", "y"]).first)
+        m.refused(keep, dropDesired: false)
+        #expect(m.requested.channels == ["a"])
+        #expect(m.desired.channels == ["a", "x", "y"])
+        // Not requested any more, so asking again sends it again.
+        #expect(Self.sent(m.add(.channel, ["x"])) == [Sent(.channel, subscribe: true, ["x"])])
+
+        let drop = try #require(m.add(.pattern, ["bad["]).first)
+        m.refused(drop, dropDesired: true)
+        #expect(m.requested.patterns.isEmpty)
+        #expect(m.desired.patterns.isEmpty)
+    }
+
+    @Test("a refused unsubscribe changes nothing")
+    func refusedUnsubscribe() throws {
+        var m = SubscriptionStateMachine(desired: SubscriptionSet(channels: ["a", "b"]))
+        _ = m.connected()
+        let command = try #require(m.remove(.channel, ["a"]).first)
+        let before = (m.desired, m.requested)
+        m.refused(command, dropDesired: true)
+        #expect(m.desired == before.0)
+        #expect(m.requested == before.1)
+    }
+
+    // MARK: Randomized
+
+    @Test("thousands of random operations always converge the server to the desired set", arguments: [1, 2, 3, 42, 2024] as [UInt64])
+    func randomizedConvergence(seed: UInt64) {
+        var rng = SplitMix64(seed: seed)
+        var m = SubscriptionStateMachine(batchSize: Int.random(in: 1...4, using: &rng))
+        var model = SubscriptionSet()
+        var server = SubscriptionSet()
+        var inFlight: [Command] = []
+        let universe = (0..<10).map { "{t\($0 % 3)}n\($0)" }
+
+        func randomNames() -> [String] {
+            (0..<Int.random(in: 1...4, using: &rng)).map { _ in universe.randomElement(using: &rng)! }
+        }
+
+        /// Redis applies the oldest in-flight command and confirms each of its names.
+        func deliver(_ count: Int) {
+            for _ in 0..<min(count, inFlight.count) {
+                let command = inFlight.removeFirst()
+                Self.apply([command], to: &server)
+                for name in command.names { m.confirm(command.kind, subscribe: command.subscribe, name: name) }
+            }
+        }
+
+        for step in 0..<4000 {
+            let kind = SubscriptionKind.allCases.randomElement(using: &rng)!
+            switch Int.random(in: 0..<100, using: &rng) {
+            case 0..<30:
+                let names = randomNames()
+                model[kind].formUnion(names)
+                inFlight += m.add(kind, names)
+            case 30..<55:
+                let names = randomNames()
+                model[kind].subtract(names)
+                inFlight += m.remove(kind, names)
+            case 55..<80:
+                deliver(Int.random(in: 1...3, using: &rng))
+            case 80..<86:
+                if m.isConnected {
+                    m.disconnected()
+                    server = SubscriptionSet()
+                    inFlight = []
+                }
+            case 86..<94:
+                if !m.isConnected {
+                    #expect(inFlight.isEmpty)
+                    inFlight += m.connected()
+                }
+            default:
+                // The server drops a subscribed shard channel on its own (its slot moved).
+                if m.isConnected, let name = server.shardChannels.randomElement(using: &rng) {
+                    server.shardChannels.remove(name)
+                    inFlight += m.lost(.shardChannel, name: name)
+                }
+            }
+            #expect(m.desired == model, "step \(step)")
+            if m.isConnected {
+                #expect(m.requested == m.desired, "step \(step)")
+                #expect(m.confirmed == server, "step \(step)")
+                var eventually = server
+                Self.apply(inFlight, to: &eventually)
+                #expect(eventually == m.desired, "step \(step)")
+            } else {
+                #expect(m.requested.isEmpty && m.confirmed.isEmpty, "step \(step)")
+            }
+        }
+
+        if !m.isConnected { inFlight += m.connected() }
+        deliver(inFlight.count)
+        #expect(server == model)
+        #expect(m.confirmed == model)
+        #expect(m.isFullyConfirmed)
+    }
+}
