@@ -96,6 +96,9 @@ public final class BufferedSocket: @unchecked Sendable {
     private var connectTimer: TimerEvent?
     private var selfRetain: Unmanaged<BufferedSocket>?
     private var delivering = false
+    /// True while ``start()`` runs: a failure found then is reported on a later loop turn, never from inside
+    /// `connect()` (whose caller has not even stored the socket yet).
+    private var starting = false
     /// Our own read event on the fd: libevent 2.1's bufferevent reads at most 4 KiB per callback
     /// (EVBUFFER_MAX_READ), which costs a syscall and a loop turn per 4 KiB; we read `maxSingleRead` at once
     /// into `readBuffer` instead. Writes and connecting stay with the bufferevent.
@@ -121,6 +124,8 @@ public final class BufferedSocket: @unchecked Sendable {
 
     /// Starts connecting; failures are reported through the delegate on a later loop turn.
     fileprivate func start() {
+        starting = true
+        defer { starting = false }
         guard let bev = bufferevent_socket_new(loop.base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
             failSoon(.system(errno: errno, message: "bufferevent_socket_new failed"))
             return
@@ -321,7 +326,11 @@ public final class BufferedSocket: @unchecked Sendable {
     private func closeWithError(_ error: SocketError) {
         guard bev != nil else { return }
         teardown()
-        delegate?.socket(self, didCloseWith: error)
+        if starting {
+            loop.execute { [self] in delegate?.socket(self, didCloseWith: error) }
+        } else {
+            delegate?.socket(self, didCloseWith: error)
+        }
     }
 
     private func teardown() {

@@ -112,8 +112,8 @@ package struct ResubCommand: AsyncParsableCommand {
     }
 
     private static func duration(_ seconds: Double, _ flag: String) throws(ValidationError) -> Duration {
-        guard seconds.isFinite, seconds > 0, seconds <= 86_400 else {
-            throw ValidationError("\(flag) must be a number of seconds above 0, got \(seconds)")
+        guard seconds.isFinite, seconds >= 0.001, seconds <= 86_400 else {
+            throw ValidationError("\(flag) must be a number of seconds from 0.001 to 86400, got \(seconds)")
         }
         return .milliseconds(Int64((seconds * 1000).rounded()))
     }

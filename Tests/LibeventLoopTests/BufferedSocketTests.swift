@@ -196,9 +196,7 @@ struct BufferedSocketTests {
                 _ = loop.connect(to: .unix(path: path), delegate: recorder)
                 return recorder.all
             }
-            withKnownIssue("BufferedSocket.start() reports an over-long Unix path through the delegate synchronously") {
-                #expect(eventsDuringConnect.isEmpty, "the delegate ran before connect() returned: \(eventsDuringConnect)")
-            }
+            #expect(eventsDuringConnect.isEmpty, "the delegate ran before connect() returned: \(eventsDuringConnect)")
             #expect(await eventually { recorder.closeError != nil })
         }
     }

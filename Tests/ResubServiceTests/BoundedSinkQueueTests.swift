@@ -14,8 +14,16 @@ struct BoundedSinkQueueTests {
         return makeBatch(Array(repeating: RawMessage(channel: "c", payload: payload), count: count))
     }
 
-    private static func tag(_ batch: MessageBatch) -> String {
-        String(decoding: batch[0].payload.prefix { $0 != UInt8(ascii: ".") }, as: UTF8.self)
+    private static func tag(_ item: SinkItem) -> String {
+        guard case .batch(let batch) = item else { return "record" }
+        return String(decoding: batch[0].payload.prefix { $0 != UInt8(ascii: ".") }, as: UTF8.self)
+    }
+
+    /// Takes everything and reports each item written, as the writer thread does.
+    private static func popAllWritten(_ queue: BoundedSinkQueue) -> [SinkItem] {
+        let items = queue.popAll()
+        for item in items { _ = queue.release(item.cost) }
+        return items
     }
 
     @Test("batches are queued until the next would pass maxBytes; then they are dropped and counted")
@@ -24,11 +32,11 @@ struct BoundedSinkQueueTests {
         #expect(queue.push(Self.batch("a")) == .queued)
         #expect(queue.push(Self.batch("b")) == .queued)
         #expect(queue.push(Self.batch("c")) == .queued)
-        #expect(queue.queuedBytes == 900)
+        #expect(queue.outstandingBytes == 900)
         #expect(queue.push(Self.batch("d", count: 2)) == .dropped)
         #expect(queue.push(Self.batch("e")) == .dropped)
         #expect(queue.droppedMessageCount == 3)
-        #expect(queue.queuedBytes == 900)
+        #expect(queue.outstandingBytes == 900)
         #expect(queue.popAll().map(Self.tag) == ["a", "b", "c"])
     }
 
@@ -36,24 +44,24 @@ struct BoundedSinkQueueTests {
     func exactFit() {
         let queue = BoundedSinkQueue(maxBytes: 600)
         #expect(queue.push(Self.batch("a")) == .queued)
-        #expect(queue.push(Self.batch("b")) == .queued)
-        #expect(queue.queuedBytes == 600)
+        #expect(queue.push(Self.batch("b")) == .queuedAboveHighWater)
+        #expect(queue.outstandingBytes == 600)
         #expect(queue.push(Self.batch("c")) == .dropped)
     }
 
     @Test("an empty queue accepts one batch larger than maxBytes, and nothing after it")
     func oversizeIntoEmpty() {
         let queue = BoundedSinkQueue(maxBytes: 100)
-        #expect(queue.push(Self.batch("big", count: 10)) == .queued)
-        #expect(queue.queuedBytes == 3000)
+        #expect(queue.push(Self.batch("big", count: 10)) == .queuedAboveHighWater)
+        #expect(queue.outstandingBytes == 3000)
         #expect(queue.push(Self.batch("small")) == .dropped)
         #expect(queue.droppedMessageCount == 1)
-        let popped = queue.popAll()
+        let popped = Self.popAllWritten(queue)
         #expect(popped.count == 1)
-        #expect(popped.first?.count == 10)
-        // Emptied by popAll: the next oversize batch is accepted again.
-        #expect(queue.queuedBytes == 0)
-        #expect(queue.push(Self.batch("big2", count: 10)) == .queued)
+        if case .batch(let batch) = popped.first { #expect(batch.count == 10) } else { Issue.record("expected a batch") }
+        // Written and released: the next oversize batch is accepted again.
+        #expect(queue.outstandingBytes == 0)
+        #expect(queue.push(Self.batch("big2", count: 10)) == .queuedAboveHighWater)
     }
 
     @Test("popAll returns every batch in push order and empties the queue")
@@ -61,10 +69,35 @@ struct BoundedSinkQueueTests {
         let queue = BoundedSinkQueue(maxBytes: 1 << 20)
         let tags = (0..<50).map { "t\($0)" }
         for t in tags { #expect(queue.push(Self.batch(t)) == .queued) }
-        #expect(queue.popAll().map(Self.tag) == tags)
-        #expect(queue.queuedBytes == 0)
+        #expect(Self.popAllWritten(queue).map(Self.tag) == tags)
+        #expect(queue.outstandingBytes == 0)
         #expect(queue.push(Self.batch("next")) == .queued)
         #expect(queue.popAll().map(Self.tag) == ["next"])
+    }
+
+    @Test("passing the high-water mark is reported once; writing down to the low-water mark releases it once")
+    func waterMarks() {
+        let queue = BoundedSinkQueue(maxBytes: 10_000, highWater: 900, lowWater: 300)
+        #expect(queue.push(Self.batch("a")) == .queued)
+        #expect(queue.push(Self.batch("b")) == .queued)
+        #expect(queue.push(Self.batch("c")) == .queuedAboveHighWater)
+        #expect(queue.push(Self.batch("d")) == .queued, "reported once until drained")
+        let items = queue.popAll()
+        #expect(items.count == 4)
+        #expect(!queue.release(items[0].cost))  // 900 outstanding
+        #expect(!queue.release(items[1].cost))  // 600
+        #expect(queue.release(items[2].cost), "300 = the low-water mark: the producer may resume")
+        #expect(!queue.release(items[3].cost), "released once")
+        #expect(queue.push(Self.batch("e")) == .queued)
+    }
+
+    @Test("a record is queued in order with batches and is not dropped for space")
+    func recordsInOrder() {
+        let queue = BoundedSinkQueue(maxBytes: 600)
+        #expect(queue.push(Self.batch("a", count: 2)) == .queuedAboveHighWater)
+        #expect(queue.push(Self.batch("b")) == .dropped)
+        #expect(queue.push(record: Array("{\"type\":\"gap\"}\n".utf8)) != .dropped)
+        #expect(queue.popAll().map(Self.tag) == ["a", "record"])
     }
 
     @Test("after close, pushes are refused, popAll drains what was queued and then returns nothing")

@@ -86,3 +86,8 @@ func waitFor(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> 
     }
     return condition()
 }
+
+extension BoundedSinkQueue.PushResult {
+    /// Whether the item was taken (queued, with or without the high-water signal).
+    var accepted: Bool { self == .queued || self == .queuedAboveHighWater }
+}

@@ -60,8 +60,8 @@ struct StdoutSinkTests {
         defer { close(pipe.read) }
         let finish = Finish()
         let sink = StdoutSink(fd: pipe.write, format: .json, limit: nil, onFinished: finish.record)
-        #expect(sink.push(makeBatch(Array(Self.messages[0..<3]))))
-        #expect(sink.push(makeBatch(Array(Self.messages[3...]))))
+        #expect(sink.push(makeBatch(Array(Self.messages[0..<3]))).accepted)
+        #expect(sink.push(makeBatch(Array(Self.messages[3...]))).accepted)
         sink.finish()
         close(pipe.write)
         #expect(Self.lines(Self.readAll(pipe.read)) == Self.messages.map { String(jsonLine($0).dropLast()) })
@@ -76,7 +76,7 @@ struct StdoutSinkTests {
         defer { close(pipe.read) }
         let finish = Finish()
         let sink = StdoutSink(fd: pipe.write, format: .raw, limit: nil, onFinished: finish.record)
-        #expect(sink.push(makeBatch(Self.messages)))
+        #expect(sink.push(makeBatch(Self.messages)).accepted)
         sink.finish()
         close(pipe.write)
         let expected: [UInt8] = Self.messages.flatMap { $0.payload + [UInt8(0x0A)] }
@@ -90,13 +90,13 @@ struct StdoutSinkTests {
         defer { close(pipe.read) }
         let finish = Finish()
         let sink = StdoutSink(fd: pipe.write, format: .json, limit: 4, onFinished: finish.record)
-        #expect(sink.push(makeBatch(Array(Self.messages[0..<3]))))
-        #expect(sink.push(makeBatch(Array(Self.messages[3...]))))
+        #expect(sink.push(makeBatch(Array(Self.messages[0..<3]))).accepted)
+        #expect(sink.push(makeBatch(Array(Self.messages[3...]))).accepted)
         #expect(await waitFor { !finish.all.isEmpty })
         #expect(finish.all == [.countReached])
         #expect(sink.writtenCount == 4)
         // The sink is finished: further batches are refused.
-        #expect(!sink.push(makeBatch(Self.messages)))
+        #expect(!sink.push(makeBatch(Self.messages)).accepted)
         sink.finish()
         close(pipe.write)
         #expect(Self.lines(Self.readAll(pipe.read)) == Self.messages[0..<4].map { String(jsonLine($0).dropLast()) })
@@ -109,7 +109,7 @@ struct StdoutSinkTests {
         defer { close(pipe.read) }
         let finish = Finish()
         let sink = StdoutSink(fd: pipe.write, format: .raw, limit: 2, onFinished: finish.record)
-        #expect(sink.push(makeBatch(Self.messages)))
+        #expect(sink.push(makeBatch(Self.messages)).accepted)
         #expect(await waitFor { !finish.all.isEmpty })
         sink.finish()
         close(pipe.write)
@@ -126,10 +126,10 @@ struct StdoutSinkTests {
         defer { close(pipe.write) }
         let finish = Finish()
         let sink = StdoutSink(fd: pipe.write, format: .json, limit: nil, onFinished: finish.record)
-        #expect(sink.push(makeBatch(Self.messages)))
+        #expect(sink.push(makeBatch(Self.messages)).accepted)
         #expect(await waitFor { !finish.all.isEmpty })
         #expect(finish.all == [.outputFailed(EPIPE)])
-        #expect(!sink.push(makeBatch(Self.messages)))
+        #expect(!sink.push(makeBatch(Self.messages)).accepted)
         sink.finish()
         #expect(finish.all.count == 1)
     }
@@ -155,11 +155,11 @@ struct StdoutSinkTests {
         let sink = StdoutSink(fd: pipe.write, format: .raw, limit: nil, maxQueuedBytes: 1000, onFinished: finish.record)
         // Larger than any pipe buffer: the writer blocks in write(2) with nobody reading.
         let big = [UInt8](repeating: UInt8(ascii: "a"), count: 2 << 20)
-        #expect(sink.push(makeBatch([RawMessage(channel: Array("c".utf8), payload: big)])))
+        #expect(sink.push(makeBatch([RawMessage(channel: Array("c".utf8), payload: big)])).accepted)
         try await Task.sleep(for: .milliseconds(100))
         // Each small batch counts 1 + 267 + 32 = 300 bytes against the 1000-byte limit.
         let small = RawMessage(channel: "c", payload: String(repeating: "b", count: 267))
-        let accepted = (0..<10).filter { _ in sink.push(makeBatch([small])) }.count
+        let accepted = (0..<10).filter { _ in sink.push(makeBatch([small])).accepted }.count
         #expect(accepted <= 3)
         #expect(sink.droppedMessageCount == 10 - accepted)
 

@@ -180,20 +180,23 @@ struct SubscriptionStateMachineTests {
 
     // MARK: Confirmation
 
-    @Test("confirmations update the confirmed set until it matches the desired set")
-    func confirmations() {
+    @Test("completed commands update the confirmed set until it matches the desired set")
+    func confirmations() throws {
         var m = SubscriptionStateMachine(desired: SubscriptionSet(channels: ["a"], patterns: ["p*"]))
-        _ = m.connected()
+        let replay = m.connected()
+        #expect(replay.count == 2)
+        #expect(m.confirmed.isEmpty)
         #expect(!m.isFullyConfirmed)
-        m.confirm(.channel, subscribe: true, name: "a")
+        m.completed(replay[0])
         #expect(m.confirmed == SubscriptionSet(channels: ["a"]))
         #expect(!m.isFullyConfirmed)
-        m.confirm(.pattern, subscribe: true, name: "p*")
+        m.completed(replay[1])
         #expect(m.confirmed == m.desired)
         #expect(m.isFullyConfirmed)
-        _ = m.remove(.channel, ["a"])
+        let unsubscribe = try #require(m.remove(.channel, ["a"]).first)
         #expect(!m.isFullyConfirmed)
-        m.confirm(.channel, subscribe: false, name: "a")
+        #expect(m.confirmed == SubscriptionSet(channels: ["a"], patterns: ["p*"]), "the server still serves it until confirmed")
+        m.completed(unsubscribe)
         #expect(m.confirmed == SubscriptionSet(patterns: ["p*"]))
         #expect(m.isFullyConfirmed)
     }
@@ -202,9 +205,7 @@ struct SubscriptionStateMachineTests {
     func disconnectKeepsDesired() {
         let desired = SubscriptionSet(channels: ["a"], shardChannels: ["{s}1"])
         var m = SubscriptionStateMachine(desired: desired)
-        _ = m.connected()
-        m.confirm(.channel, subscribe: true, name: "a")
-        m.confirm(.shardChannel, subscribe: true, name: "{s}1")
+        for command in m.connected() { m.completed(command) }
         #expect(m.isFullyConfirmed)
         m.disconnected()
         #expect(!m.isConnected)
@@ -222,9 +223,7 @@ struct SubscriptionStateMachineTests {
     @Test("a still-desired name the server dropped is requested again")
     func lostIsResubscribed() {
         var m = SubscriptionStateMachine(desired: SubscriptionSet(shardChannels: ["{s}1", "{s}2"]))
-        _ = m.connected()
-        m.confirm(.shardChannel, subscribe: true, name: "{s}1")
-        m.confirm(.shardChannel, subscribe: true, name: "{s}2")
+        for command in m.connected() { m.completed(command) }
         #expect(Self.sent(m.lost(.shardChannel, name: "{s}1")) == [Sent(.shardChannel, subscribe: true, ["{s}1"])])
         #expect(m.confirmed.shardChannels == ["{s}2"])
         #expect(m.requested.shardChannels == ["{s}1", "{s}2"])
@@ -234,9 +233,8 @@ struct SubscriptionStateMachineTests {
     @Test("a name the server dropped that is no longer desired is not requested again")
     func lostUndesired() {
         var m = SubscriptionStateMachine(desired: SubscriptionSet(shardChannels: ["s"]))
-        _ = m.connected()
-        m.confirm(.shardChannel, subscribe: true, name: "s")
-        _ = m.remove(.shardChannel, ["s"])
+        for command in m.connected() { m.completed(command) }
+        for command in m.remove(.shardChannel, ["s"]) { m.completed(command) }
         #expect(m.lost(.shardChannel, name: "s").isEmpty)
         #expect(m.requested.isEmpty)
         #expect(m.confirmed.isEmpty)
@@ -297,7 +295,7 @@ struct SubscriptionStateMachineTests {
             for _ in 0..<min(count, inFlight.count) {
                 let command = inFlight.removeFirst()
                 Self.apply([command], to: &server)
-                for name in command.names { m.confirm(command.kind, subscribe: command.subscribe, name: name) }
+                m.completed(command)
             }
         }
 

@@ -80,8 +80,14 @@ package struct HandshakeStateMachine: Sendable {
                     state = .failed
                     return .fail(ResubError(.authenticationFailed, "server refused the credentials", serverError: text, command: "HELLO"))
                 }
-                // NOPROTO, or "ERR unknown command 'HELLO'" on servers before 6: speak RESP2.
-                return startResp2()
+                // NOPROTO, or "ERR unknown command 'HELLO'" on servers before 6 (and proxies without HELLO):
+                // speak RESP2. Any other error (max clients, LOADING, …) fails this attempt.
+                let lower = text.lowercased()
+                if text.hasPrefix("NOPROTO") || lower.contains("unknown command") || lower.contains("unknown subcommand") {
+                    return startResp2()
+                }
+                state = .failed
+                return .fail(ResubError(.serverError, "server refused HELLO", serverError: text, command: "HELLO"))
             }
             state = .done
             return .ready(protocolVersion: 3)

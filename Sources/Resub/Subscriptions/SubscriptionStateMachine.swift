@@ -8,8 +8,7 @@
 /// when a name is added and removed again before the first command is confirmed.
 ///
 /// Confirmations are counted per command by the connection; the machine only learns that a command
-/// completed. What the server has confirmed is derived on demand (`requested` minus the names of in-flight
-/// subscribe commands), so a replay of 100,000 names costs no per-name bookkeeping when they come back.
+/// completed, and applies its names to `confirmed` then (commands complete in the order they were sent).
 package struct SubscriptionStateMachine: Sendable {
     /// One command to send.
     package struct Command: Sendable, Hashable {
@@ -26,6 +25,9 @@ package struct SubscriptionStateMachine: Sendable {
     package private(set) var desired = SubscriptionSet()
     package private(set) var requested = SubscriptionSet()
     package private(set) var isConnected = false
+    /// What the server has confirmed: the effect of every completed command, in order, and of the server's
+    /// own drops. Updated once per command (not per confirmation frame).
+    package private(set) var confirmed = SubscriptionSet()
     /// Commands sent and not yet confirmed or refused.
     package private(set) var inFlight: [Int: Command] = [:]
     private var nextID = 0
@@ -41,23 +43,6 @@ package struct SubscriptionStateMachine: Sendable {
 
     /// Whether the server confirmed everything requested (which, while connected, is the desired set).
     package var isFullyConfirmed: Bool { isConnected && inFlight.isEmpty }
-
-    /// What the server has confirmed: requested, minus names of in-flight subscribe commands, plus names of
-    /// in-flight unsubscribe commands that the server still serves. O(n): for APIs, not hot paths.
-    package var confirmed: SubscriptionSet {
-        guard isConnected else { return SubscriptionSet() }
-        var result = requested
-        for command in inFlight.values.sorted(by: { $0.id < $1.id }) {
-            for name in command.names {
-                if command.subscribe {
-                    result[command.kind].remove(name)
-                } else if !requested[command.kind].contains(name) {
-                    result[command.kind].insert(name)
-                }
-            }
-        }
-        return result
-    }
 
     /// The caller wants these names too. Returns the commands to send now (none while disconnected).
     package mutating func add(_ kind: SubscriptionKind, _ names: some Sequence<String>) -> [Command] {
@@ -83,6 +68,7 @@ package struct SubscriptionStateMachine: Sendable {
     package mutating func connected() -> [Command] {
         isConnected = true
         requested = desired
+        confirmed = SubscriptionSet()
         inFlight = [:]
         var all: [Command] = []
         for kind in SubscriptionKind.allCases {
@@ -95,17 +81,24 @@ package struct SubscriptionStateMachine: Sendable {
     package mutating func disconnected() {
         isConnected = false
         requested = SubscriptionSet()
+        confirmed = SubscriptionSet()
         inFlight = [:]
     }
 
     /// Every name of a command was confirmed.
     package mutating func completed(_ command: Command) {
-        inFlight.removeValue(forKey: command.id)
+        guard inFlight.removeValue(forKey: command.id) != nil else { return }
+        if command.subscribe {
+            confirmed[command.kind].formUnion(command.names)
+        } else {
+            confirmed[command.kind].subtract(command.names)
+        }
     }
 
     /// The server dropped a name on its own (e.g. a shard channel's slot moved away). It is still desired;
     /// returns the commands that ask for it again (on this link; a cluster manager re-routes instead).
     package mutating func lost(_ kind: SubscriptionKind, name: String) -> [Command] {
+        confirmed[kind].remove(name)
         requested[kind].remove(name)
         guard isConnected, desired[kind].contains(name) else { return [] }
         requested[kind].insert(name)
