@@ -9,12 +9,18 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
     package typealias Health = HealthStateMachine<ContinuousClock.Instant, SystemRandomNumberGenerator>
 
     package let loop: EventLoop
-    package let configuration: ConnectionConfiguration
+    package private(set) var configuration: ConnectionConfiguration
     package private(set) var health: Health
     package private(set) var subscriptions: SubscriptionStateMachine
     package private(set) var connection: Connection?
     /// `host:port` (or `unix:/path`).
-    package let node: String
+    package private(set) var node: String
+    /// When set, asked for the endpoint before each new connection after the first (a link that may move
+    /// to another node: the cluster's link for plain channels and patterns).
+    package var nextEndpoint: (() -> RedisEndpoint?)?
+    /// Whether a subscription the server drops on its own is asked for again on this link (standalone), or
+    /// left to the owner to re-route (a cluster shard link: the slot moved elsewhere).
+    package var resubscribesLost = true
 
     private var timers: [Int: TimerEvent] = [:]
     private var builder = MessageBatchBuilder()
@@ -53,6 +59,11 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
         apply(health.start(now: .now))
     }
 
+    /// The desired set.
+    package var desired: SubscriptionSet { subscriptions.desired }
+    /// What the server has confirmed.
+    package var confirmed: SubscriptionSet { subscriptions.confirmed }
+
     /// Pauses or resumes reading from the server, on this and later connections. Loop-only.
     package var isReadingPaused = false {
         didSet { connection?.isReadingPaused = isReadingPaused }
@@ -64,6 +75,10 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
         for action in actions {
             switch action {
             case .connect:
+                if health.attempt > 0, let endpoint = nextEndpoint?() {
+                    configuration.endpoint = endpoint
+                    node = endpoint.address.description
+                }
                 onEvent(.connecting(node: node, attempt: health.attempt))
                 let connection = Connection(loop: loop, configuration: configuration, delegate: self)
                 connection.isReadingPaused = isReadingPaused
@@ -241,7 +256,11 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
         guard !subscribe else { return }  // nothing unasks us to subscribe; ignore such a frame
         let name = String(decoding: name, as: UTF8.self)
         onEvent(.subscriptionLost(kind: kind, name: name, node: node))
-        send(subscriptions.lost(kind, name: name), on: connection, live: false) { _ in }
+        if resubscribesLost {
+            send(subscriptions.lost(kind, name: name), on: connection, live: false) { _ in }
+        } else {
+            _ = subscriptions.dropped(kind, name: name)
+        }
     }
 
     package func connection(_ connection: Connection, didReceivePush value: RESPValue) {

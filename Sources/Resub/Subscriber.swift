@@ -17,7 +17,7 @@ import Synchronization
 public final class Subscriber: Sendable {
     private let loop: EventLoop
     private let ownsLoop: Bool
-    private let link: NodeLink
+    private let link: any LinkManager & Sendable
     private let batchContinuation: AsyncStream<MessageBatch>.Continuation
     private let eventContinuation: AsyncStream<SubscriberEvent>.Continuation
     private let state = Box(State())
@@ -83,10 +83,19 @@ public final class Subscriber: Sendable {
                 }
             }
         }
-        link = NodeLink(
-            loop: loop, configuration: configuration.connectionConfiguration, health: configuration.health,
-            desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
-            onBatch: onBatch, onEvent: onEvent)
+        if let cluster = configuration.cluster {
+            var template = configuration.connectionConfiguration
+            template.endpoint = cluster.seeds[0]
+            link = ShardedManager(
+                loop: loop, template: template, health: configuration.health,
+                replayBatchSize: configuration.replayBatchSize, cluster: cluster,
+                initial: configuration.initialSubscriptions, onBatch: onBatch, onEvent: onEvent)
+        } else {
+            link = NodeLink(
+                loop: loop, configuration: configuration.connectionConfiguration, health: configuration.health,
+                desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
+                onBatch: onBatch, onEvent: onEvent)
+        }
         let link = self.link
         loop.execute { link.start() }
     }
@@ -134,7 +143,15 @@ public final class Subscriber: Sendable {
     public func subscriptions() async -> (desired: SubscriptionSet, confirmed: SubscriptionSet) {
         let link = self.link
         return await withCheckedContinuation { continuation in
-            loop.execute { continuation.resume(returning: (link.subscriptions.desired, link.subscriptions.confirmed)) }
+            loop.execute { continuation.resume(returning: (link.desired, link.confirmed)) }
+        }
+    }
+
+    /// Every link's node and health state (one link standalone; in cluster mode one per node in use).
+    public func linkStates() async -> [(node: String, state: LinkState)] {
+        let link = self.link
+        return await withCheckedContinuation { continuation in
+            loop.execute { continuation.resume(returning: link.linkStates) }
         }
     }
 

@@ -9,6 +9,8 @@ public struct SubscriberConfiguration: Sendable {
     public var clientName: String?
     /// RESP3 with fallback, or RESP2.
     public var protocolPreference: RESPProtocolPreference
+    /// Cluster mode (nil: standalone ``endpoint``). In cluster mode `endpoint` is ignored: the seeds are.
+    public var cluster: ClusterConfiguration?
     /// The subscriptions to make as soon as the first connection is ready.
     public var initialSubscriptions: SubscriptionSet
     /// Names per (P/S)SUBSCRIBE command when replaying or subscribing many at once.
@@ -43,6 +45,7 @@ public struct SubscriberConfiguration: Sendable {
         parserLimits: RESPParserConfiguration = .init()
     ) {
         self.endpoint = endpoint
+        self.cluster = nil
         self.clientName = clientName
         self.protocolPreference = protocolPreference
         self.initialSubscriptions = initialSubscriptions

@@ -22,6 +22,12 @@ public enum SubscriberEvent: Sendable, Hashable {
     case resubscribed(node: String, channels: Int, patterns: Int, shardChannels: Int, duration: Duration)
     /// An outage ended; messages published during it may have been missed.
     case gap(Gap)
+    /// Cluster mode: a new topology is in use.
+    case topologyChanged(masters: Int, coveredSlots: Int)
+    /// Cluster mode: no node answered the topology request (it is retried).
+    case topologyRefreshFailed(ResubError)
+    /// Cluster mode: shard channels outside the served slot ranges, ignored.
+    case shardChannelsIgnored(names: [String], slots: String)
     /// Messages were dropped because the consumer of ``Subscriber/messages`` fell behind.
     case messagesDropped(count: Int)
     /// ``Subscriber/shutdown()`` finished.
@@ -46,6 +52,10 @@ extension SubscriberEvent: CustomStringConvertible {
             return "resubscribed on \(node): \(c) channels, \(p) patterns, \(s) shard channels in \(duration.short)"
         case .gap(let gap):
             return "gap on \(gap.node) from \(RFC3339.format(gap.from)) to \(RFC3339.format(gap.to)) covering \(gap.subscriptions.count) subscriptions"
+        case .topologyChanged(let masters, let covered): return "cluster topology: \(masters) masters serving \(covered) of 16384 slots"
+        case .topologyRefreshFailed(let error): return "cluster topology refresh failed: \(error)"
+        case .shardChannelsIgnored(let names, let slots):
+            return "ignoring \(names.count) shard channel(s) outside slots \(slots): \(names.prefix(10).joined(separator: ", "))\(names.count > 10 ? ", …" : "")"
         case .messagesDropped(let count): return "\(count) messages dropped: consumer too slow"
         case .shutdown: return "shut down"
         }

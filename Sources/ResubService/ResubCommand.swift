@@ -17,6 +17,12 @@ package struct ResubCommand: AsyncParsableCommand {
     @Option(name: .customLong("url"), help: ArgumentHelp("redis://[user:pass@]host:port, rediss://… or unix:///path (repeatable; REDIS_URL when absent).", valueName: "URL"))
     var urls: [String] = []
 
+    @Flag(help: "Cluster mode: the --url values are seeds; the topology comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7).")
+    var cluster = false
+
+    @Option(help: ArgumentHelp("Cluster mode: serve only shard channels whose hash slot is in these ranges, e.g. 0-5460,10923-16383.", valueName: "RANGES"))
+    var slots: String?
+
     @Option(name: .customLong("channel"), help: ArgumentHelp("SUBSCRIBE this channel (repeatable).", valueName: "NAME"))
     var channels: [String] = []
 
@@ -103,6 +109,15 @@ package struct ResubCommand: AsyncParsableCommand {
         let maximum = try Self.duration(reconnectMax, "--reconnect-max")
         guard maximum >= minimum else { throw ValidationError("--reconnect-max (\(reconnectMax)) must not be below --reconnect-min (\(reconnectMin))") }
         options.backoff = BackoffConfiguration(minimum: minimum, maximum: maximum)
+        options.cluster = cluster
+        if let slots {
+            guard cluster else { throw ValidationError("--slots needs --cluster") }
+            do {
+                options.slots = try SlotRanges(parsing: slots)
+            } catch {
+                throw ValidationError("--slots: \(error.message)")
+            }
+        }
         options.pingInterval = try Self.duration(pingInterval, "--ping-interval")
         options.pingTimeout = try Self.duration(pingTimeout, "--ping-timeout")
         options.emitGaps = emitGaps

@@ -27,6 +27,10 @@ package struct ServiceOptions: Sendable {
     package var pingTimeout: Duration = .seconds(3)
     /// Write a gap record to the sink for every outage.
     package var emitGaps = false
+    /// Cluster mode: the endpoints are seeds.
+    package var cluster = false
+    /// Cluster mode: the shard channel slots this instance serves.
+    package var slots = SlotRanges.all
     /// Names per (P/S)SUBSCRIBE command.
     package var replayBatch = 1000
     /// The most bytes of messages queued for the sink before new ones are dropped (counted).
@@ -37,11 +41,13 @@ package struct ServiceOptions: Sendable {
         self.subscriptions = subscriptions
     }
 
-    /// The library configuration for the first endpoint.
+    /// The library configuration: the first endpoint standalone, or every endpoint as cluster seeds.
     package var subscriberConfiguration: SubscriberConfiguration {
-        SubscriberConfiguration(
+        var configuration = SubscriberConfiguration(
             endpoint: endpoints[0], clientName: clientName, protocolPreference: protocolPreference,
             initialSubscriptions: subscriptions, replayBatchSize: replayBatch, connectTimeout: connectTimeout,
             backoff: backoff, pingInterval: pingInterval, pingTimeout: pingTimeout)
+        if cluster { configuration.cluster = ClusterConfiguration(seeds: endpoints, slots: slots) }
+        return configuration
     }
 }

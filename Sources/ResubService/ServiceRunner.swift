@@ -55,7 +55,8 @@ package final class ServiceRunner: Sendable {
             })
         flow.subscriber = subscriber
         logger.info("resub starting", metadata: [
-            "url": "\(options.endpoints[0].redacted)",
+            "url": "\(options.endpoints.map(\.redacted).joined(separator: ","))",
+            "mode": "\(options.cluster ? "cluster" : "standalone")",
             "channels": "\(options.subscriptions.channels.count)",
             "patterns": "\(options.subscriptions.patterns.count)",
             "shard_channels": "\(options.subscriptions.shardChannels.count)",
@@ -105,8 +106,10 @@ package final class ServiceRunner: Sendable {
             } else {
                 logger.info("\(event)")
             }
-        case .gap, .messagesDropped, .subscriptionLost:
+        case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed:
             logger.warning("\(event)")
+        case .topologyChanged, .shardChannelsIgnored:
+            logger.info("\(event)")
         case .subscriptionFailed:
             logger.error("\(event)")
         case .resubscribed, .shutdown:

@@ -54,8 +54,8 @@ public struct ShardMap: Sendable, Equatable {
     /// How many slots have a master.
     public var coveredSlotCount: Int { owners.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
 
-    /// Assigns slots `range` to `master` (adding it when new).
-    public mutating func assign(_ range: ClosedRange<Int>, to master: ClusterNode, replicas newReplicas: [ClusterNode] = []) {
+    /// Assigns slots `range` to `master` (adding it when new; `nil` adds it without slots).
+    public mutating func assign(_ range: ClosedRange<Int>?, to master: ClusterNode, replicas newReplicas: [ClusterNode] = []) {
         let index: Int
         if let i = masters.firstIndex(where: { $0.address == master.address }) {
             index = i
@@ -66,6 +66,7 @@ public struct ShardMap: Sendable, Equatable {
         for r in newReplicas where !(replicas[master.address] ?? []).contains(where: { $0.address == r.address }) {
             replicas[master.address, default: []].append(r)
         }
+        guard let range else { return }
         for slot in range where (0..<HashSlot.count).contains(slot) { owners[slot] = Int16(index) }
     }
 
@@ -94,14 +95,16 @@ public struct ShardMap: Sendable, Equatable {
             }
             // A shard whose master failed and has no promoted replica yet has no master entry; its slots stay
             // unserved until the topology shows the new master.
-            guard let master = nodes.first(where: { $0.isMaster }) else { continue }
+            guard let master = nodes.first(where: { $0.isMaster && $0.isOnline }) ?? nodes.first(where: { $0.isMaster }) else { continue }
             let bounds = slotValues.compactMap(\.int)
+            guard bounds.count == slotValues.count, bounds.count % 2 == 0 else { throw shapeError("CLUSTER SHARDS slots", shard) }
+            let replicas = nodes.filter { !$0.isMaster }
+            map.assign(nil, to: master, replicas: replicas)
             var i = 0
             while i + 1 < bounds.count {
-                map.assign(Int(bounds[i])...Int(bounds[i + 1]), to: master, replicas: nodes.filter { !$0.isMaster })
+                map.assign(try slotRange(bounds[i], bounds[i + 1], shard), to: master, replicas: replicas)
                 i += 2
             }
-            if slotValues.isEmpty { map.assign(1...0, to: master, replicas: nodes.filter { !$0.isMaster }) }
         }
         return map
     }
@@ -123,9 +126,15 @@ public struct ShardMap: Sendable, Equatable {
             let master = try node(e[2], master: true)
             var replicas: [ClusterNode] = []
             for r in e.dropFirst(3) { replicas.append(try node(r, master: false)) }
-            map.assign(Int(start)...Int(end), to: master, replicas: replicas)
+            map.assign(try slotRange(start, end, range), to: master, replicas: replicas)
         }
         return map
+    }
+
+    /// A validated slot range from server-sent bounds (never trusted to be in order or in range).
+    private static func slotRange(_ start: Int64, _ end: Int64, _ context: RESPValue) throws(ResubError) -> ClosedRange<Int> {
+        guard start >= 0, end < HashSlot.count, start <= end else { throw shapeError("slot range \(start)-\(end)", context) }
+        return Int(start)...Int(end)
     }
 
     private static func keyValues(_ value: RESPValue, _ what: String) throws(ResubError) -> [String: RESPValue] {

@@ -105,6 +105,14 @@ package struct SubscriptionStateMachine: Sendable {
         return makeCommands(kind, subscribe: true, [name])
     }
 
+    /// The server dropped a name on its own and the owner will re-route it: it is no longer requested here
+    /// (so a later ``add(_:_:)`` of it on this link sends it again). Returns nothing to send.
+    package mutating func dropped(_ kind: SubscriptionKind, name: String) -> [Command] {
+        confirmed[kind].remove(name)
+        requested[kind].remove(name)
+        return []
+    }
+
     /// A subscribe command was refused: its names are no longer requested. With `dropDesired` they leave
     /// the desired set too (a live request that the caller is told failed).
     package mutating func refused(_ command: Command, dropDesired: Bool) {

@@ -1,0 +1,20 @@
+/// Cluster mode settings of a ``Subscriber``.
+public struct ClusterConfiguration: Sendable, Hashable {
+    /// Nodes to ask for the topology first (credentials and TLS of the first one apply to every node).
+    public var seeds: [RedisEndpoint]
+    /// Serve only shard channels whose hash slot is in these ranges (`--slots`), to split the work across
+    /// instances; the others are logged once and ignored.
+    public var slots: SlotRanges
+    /// How often the topology is refreshed when everything is healthy.
+    public var refreshInterval: Duration
+    /// How often it is refreshed while some link is down or some channel has no known owner.
+    public var degradedRefreshInterval: Duration
+
+    /// Creates a cluster configuration.
+    public init(seeds: [RedisEndpoint], slots: SlotRanges = .all, refreshInterval: Duration = .seconds(30), degradedRefreshInterval: Duration = .seconds(1)) {
+        self.seeds = seeds
+        self.slots = slots
+        self.refreshInterval = refreshInterval
+        self.degradedRefreshInterval = degradedRefreshInterval
+    }
+}

@@ -1,0 +1,23 @@
+/// What a ``Subscriber`` drives: one standalone ``NodeLink``, or the cluster's ``ShardedManager``. Loop-only.
+package protocol LinkManager: AnyObject {
+    /// Starts connecting.
+    func start()
+    /// Adds names to the desired set (see ``NodeLink/add(_:_:completion:)``).
+    func add(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void)
+    /// Removes names from the desired set.
+    func remove(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void)
+    /// Closes every connection at once and stops reconnecting.
+    func stop()
+    /// Flow control toward a slow consumer.
+    var isReadingPaused: Bool { get set }
+    /// The desired subscriptions.
+    var desired: SubscriptionSet { get }
+    /// The subscriptions the servers confirmed.
+    var confirmed: SubscriptionSet { get }
+    /// Every link's node and state.
+    var linkStates: [(node: String, state: LinkState)] { get }
+}
+
+extension NodeLink: LinkManager {
+    package var linkStates: [(node: String, state: LinkState)] { [(node, state)] }
+}
