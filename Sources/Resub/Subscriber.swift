@@ -147,6 +147,13 @@ public final class Subscriber: Sendable {
         }
     }
 
+    /// Runs `body` with the link manager on the loop thread: for service code (admin API) already on the
+    /// loop. Loop-only.
+    package func withLinks<R>(_ body: (any LinkManager) -> R) -> R {
+        loop.assertInLoop()
+        return body(link)
+    }
+
     /// Every link's node and health state (one link standalone; in cluster mode one per node in use).
     public func linkStates() async -> [(node: String, state: LinkState)] {
         let link = self.link

@@ -1,24 +1,29 @@
 import ArgumentParser
+import Foundation
 import Resub
-#if canImport(Glibc)
-import Glibc
-#endif
 
-/// The `resub` command line (see CLI.md for the contract). Usage errors exit 64 naming the option.
+/// The `resub` command line (see CLI.md for the contract). Every option can also come from the environment
+/// (`RESUB_<KEY>`, and `REDIS_URL`) or from the `--config` YAML file (same keys, snake_case); flags win
+/// over the environment, which wins over the file. Usage and configuration errors exit 64 naming the option.
 package struct ResubCommand: AsyncParsableCommand {
     package static let configuration = CommandConfiguration(
         commandName: "resub",
         abstract: "A Redis/Valkey pub/sub subscriber that never silently stops receiving.",
         discussion: """
             Subscribes to channels, patterns and shard channels and writes every message to stdout as a JSON \
-            line. Reconnects forever with backoff and replays every subscription.
+            line. Reconnects forever with backoff and replays every subscription. Every option can also be set \
+            as RESUB_<OPTION> in the environment (e.g. RESUB_PING_INTERVAL=2) or in the --config YAML file \
+            (e.g. ping_interval: 2); flags win over the environment, which wins over the file.
             """)
 
-    @Option(name: .customLong("url"), help: ArgumentHelp("redis://[user:pass@]host:port, rediss://… or unix:///path (repeatable; REDIS_URL when absent).", valueName: "URL"))
+    @Option(help: ArgumentHelp("YAML file with the same settings (keys: urls, cluster, channels, patterns, shard_channels, …). SIGHUP re-reads it.", valueName: "FILE"))
+    var config: String?
+
+    @Option(name: .customLong("url"), help: ArgumentHelp("redis://[user:pass@]host:port, rediss://… or unix:///path (repeatable: cluster seeds; REDIS_URL when absent).", valueName: "URL"))
     var urls: [String] = []
 
-    @Flag(help: "Cluster mode: the --url values are seeds; the topology comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7).")
-    var cluster = false
+    @Flag(inversion: .prefixedNo, help: "Cluster mode: the --url values are seeds; the topology comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7).")
+    var cluster: Bool?
 
     @Option(help: ArgumentHelp("Cluster mode: serve only shard channels whose hash slot is in these ranges, e.g. 0-5460,10923-16383.", valueName: "RANGES"))
     var slots: String?
@@ -32,109 +37,105 @@ package struct ResubCommand: AsyncParsableCommand {
     @Option(name: .customLong("shard-channel"), help: ArgumentHelp("SSUBSCRIBE this shard channel, Redis 7+ (repeatable).", valueName: "NAME"))
     var shardChannels: [String] = []
 
-    @Option(help: ArgumentHelp("stdout format: json or raw.", valueName: "json|raw"))
-    var format: String = "json"
+    @Option(help: ArgumentHelp("stdout format: json or raw. (default: json)", valueName: "json|raw"))
+    var format: String?
 
-    @Option(help: ArgumentHelp("CLIENT SETNAME on every connection.", valueName: "NAME"))
-    var clientName: String = "resub"
+    @Option(help: ArgumentHelp("CLIENT SETNAME on every connection. (default: resub)", valueName: "NAME"))
+    var clientName: String?
 
     @Option(help: ArgumentHelp("Exit 0 after writing N messages.", valueName: "N"))
-    var count: Int?
+    var count: String?
 
-    @Option(help: ArgumentHelp("Log format on stderr: text or json.", valueName: "text|json"))
-    var logFormat: String = "text"
+    @Option(help: ArgumentHelp("Log format on stderr: text or json. (default: text)", valueName: "text|json"))
+    var logFormat: String?
 
-    @Option(name: .customLong("protocol"), help: ArgumentHelp("resp3 (HELLO 3, falls back to RESP2) or resp2.", valueName: "resp3|resp2"))
-    var protocolName: String = "resp3"
+    @Option(name: .customLong("protocol"), help: ArgumentHelp("resp3 (HELLO 3, falls back to RESP2) or resp2. (default: resp3)", valueName: "resp3|resp2"))
+    var protocolName: String?
 
-    @Option(help: ArgumentHelp("Seconds a connection attempt may take.", valueName: "S"))
-    var connectTimeout: Double = 5
+    @Option(help: ArgumentHelp("Seconds a connection attempt may take. (default: 5)", valueName: "S"))
+    var connectTimeout: String?
 
-    @Option(help: ArgumentHelp("Smallest reconnect delay, seconds.", valueName: "S"))
-    var reconnectMin: Double = 0.1
+    @Option(help: ArgumentHelp("Seconds a connection may stay idle before a health-check PING. (default: 5)", valueName: "S"))
+    var pingInterval: String?
 
-    @Option(help: ArgumentHelp("Largest reconnect delay, seconds.", valueName: "S"))
-    var reconnectMax: Double = 10
+    @Option(help: ArgumentHelp("Seconds without any reply after a PING before the connection is declared dead and replaced. (default: 3)", valueName: "S"))
+    var pingTimeout: String?
 
-    @Option(help: ArgumentHelp("Seconds a connection may stay idle before a health-check PING.", valueName: "S"))
-    var pingInterval: Double = 5
+    @Option(help: ArgumentHelp("Smallest reconnect delay, seconds. (default: 0.1)", valueName: "S"))
+    var reconnectMin: String?
 
-    @Option(help: ArgumentHelp("Seconds without any reply after a PING before the connection is declared dead and replaced.", valueName: "S"))
-    var pingTimeout: Double = 3
+    @Option(help: ArgumentHelp("Largest reconnect delay, seconds. (default: 10)", valueName: "S"))
+    var reconnectMax: String?
 
-    @Flag(help: "Write a {\"type\":\"gap\",...} record to the sink for every outage.")
-    var emitGaps = false
+    @Option(help: ArgumentHelp("Names per (P/S)SUBSCRIBE command when replaying. (default: 1000)", valueName: "N"))
+    var replayBatch: String?
 
-    @Option(help: ArgumentHelp("Names per (P/S)SUBSCRIBE command when replaying.", valueName: "N"))
-    var replayBatch: Int = 1000
+    @Flag(inversion: .prefixedNo, help: "Write a {\"type\":\"gap\",...} record to the sink for every outage. (default: off)")
+    var emitGaps: Bool?
+
+    @Option(help: ArgumentHelp("Admin HTTP address: GET /healthz, /readyz, GET/POST/DELETE /subscriptions. (default: off)", valueName: "HOST:PORT"))
+    var admin: String?
+
+    @Option(help: ArgumentHelp("Bearer token required by the admin API (required when --admin is not on loopback).", valueName: "T"))
+    var adminToken: String?
+
+    @Option(help: ArgumentHelp("Seconds to drain the sink after SIGTERM/SIGINT before exiting. (default: 10)", valueName: "S"))
+    var shutdownTimeout: String?
 
     package init() {}
 
-    /// Checks every option; the error names the option (ArgumentParser exits 64 for a ValidationError).
-    package func options(environment: [String: String]) throws(ValidationError) -> ServiceOptions {
-        var urlTexts = urls
-        if urlTexts.isEmpty { urlTexts = [environment["REDIS_URL"] ?? "redis://127.0.0.1:6379"] }
-        var endpoints: [RedisEndpoint] = []
-        for text in urlTexts {
-            do {
-                endpoints.append(try RedisEndpoint(url: text))
-            } catch {
-                throw ValidationError("--url: \(error.message)")
-            }
-        }
-        let subscriptions = SubscriptionSet(channels: Set(channels), patterns: Set(patterns), shardChannels: Set(shardChannels))
-        guard !subscriptions.isEmpty else {
-            throw ValidationError("nothing to subscribe: give at least one --channel, --pattern or --shard-channel")
-        }
-        for (flag, names) in [("--channel", channels), ("--pattern", patterns), ("--shard-channel", shardChannels)] where names.contains("") {
-            throw ValidationError("\(flag): the name must not be empty")
-        }
-        var options = ServiceOptions(endpoints: endpoints, subscriptions: subscriptions)
-        guard let format = OutputFormat(rawValue: format) else { throw ValidationError("--format must be json or raw, got '\(format)'") }
-        options.format = format
-        guard let logFormat = LogFormat(rawValue: logFormat) else { throw ValidationError("--log-format must be text or json, got '\(logFormat)'") }
-        options.logFormat = logFormat
-        switch protocolName {
-        case "resp3", "3": options.protocolPreference = .resp3
-        case "resp2", "2": options.protocolPreference = .resp2
-        default: throw ValidationError("--protocol must be resp3 or resp2, got '\(protocolName)'")
-        }
-        options.clientName = clientName.isEmpty ? nil : clientName
-        if let count {
-            guard count > 0 else { throw ValidationError("--count must be a positive number, got \(count)") }
-            options.count = count
-        }
-        options.connectTimeout = try Self.duration(connectTimeout, "--connect-timeout")
-        let minimum = try Self.duration(reconnectMin, "--reconnect-min")
-        let maximum = try Self.duration(reconnectMax, "--reconnect-max")
-        guard maximum >= minimum else { throw ValidationError("--reconnect-max (\(reconnectMax)) must not be below --reconnect-min (\(reconnectMin))") }
-        options.backoff = BackoffConfiguration(minimum: minimum, maximum: maximum)
-        options.cluster = cluster
-        if let slots {
-            guard cluster else { throw ValidationError("--slots needs --cluster") }
-            do {
-                options.slots = try SlotRanges(parsing: slots)
-            } catch {
-                throw ValidationError("--slots: \(error.message)")
-            }
-        }
-        options.pingInterval = try Self.duration(pingInterval, "--ping-interval")
-        options.pingTimeout = try Self.duration(pingTimeout, "--ping-timeout")
-        options.emitGaps = emitGaps
-        guard replayBatch > 0 else { throw ValidationError("--replay-batch must be a positive number, got \(replayBatch)") }
-        options.replayBatch = replayBatch
-        return options
+    /// The flags that were given, as the top settings layer.
+    private var flagSettings: Settings {
+        var s = Settings()
+        func set(_ key: String, _ value: String?) { if let value { s.setIfAbsent(key, .scalar(value), from: .flag) } }
+        func set(_ key: String, _ value: [String]) { if !value.isEmpty { s.setIfAbsent(key, .list(value), from: .flag) } }
+        func set(_ key: String, _ value: Bool?) { if let value { s.setIfAbsent(key, .scalar(value ? "true" : "false"), from: .flag) } }
+        set("urls", urls)
+        set("cluster", cluster)
+        set("slots", slots)
+        set("channels", channels)
+        set("patterns", patterns)
+        set("shard_channels", shardChannels)
+        set("format", format)
+        set("client_name", clientName)
+        set("count", count)
+        set("log_format", logFormat)
+        set("protocol", protocolName)
+        set("connect_timeout", connectTimeout)
+        set("ping_interval", pingInterval)
+        set("ping_timeout", pingTimeout)
+        set("reconnect_min", reconnectMin)
+        set("reconnect_max", reconnectMax)
+        set("replay_batch", replayBatch)
+        set("emit_gaps", emitGaps)
+        set("admin", admin)
+        set("admin_token", adminToken)
+        set("shutdown_timeout", shutdownTimeout)
+        return s
     }
 
-    private static func duration(_ seconds: Double, _ flag: String) throws(ValidationError) -> Duration {
-        guard seconds.isFinite, seconds >= 0.001, seconds <= 86_400 else {
-            throw ValidationError("\(flag) must be a number of seconds from 0.001 to 86400, got \(seconds)")
+    /// Resolves flags, environment and file (read now) into validated options.
+    package func options(environment: [String: String]) throws(SettingsError) -> ServiceOptions {
+        var settings = flagSettings
+        settings.addEnvironment(environment)
+        if let path = config ?? environment["RESUB_CONFIG"] {
+            let contents: String
+            do {
+                contents = try String(contentsOfFile: path, encoding: .utf8)
+            } catch {
+                throw SettingsError("--config: cannot read \(path): \(error.localizedDescription)")
+            }
+            try settings.addFile(path: path, contents: contents)
         }
-        return .milliseconds(Int64((seconds * 1000).rounded()))
+        return try ServiceOptions(settings: settings)
     }
 
     package func validate() throws {
-        _ = try options(environment: Self.environment())
+        do {
+            _ = try options(environment: ProcessInfo.processInfo.environment)
+        } catch {
+            throw ValidationError(error.description)
+        }
     }
 
     package func run() async throws {
@@ -143,21 +144,17 @@ package struct ResubCommand: AsyncParsableCommand {
 
     /// Runs the service with these options (the entry point of the executable).
     package func runService() async throws {
-        let options = try options(environment: Self.environment())
-        let code = await ServiceRunner(options: options).run()
-        if code != 0 { throw ExitCode(code) }
-    }
-
-    static func environment() -> [String: String] {
-        var result: [String: String] = [:]
-        var p = environ
-        while let entry = p.pointee {
-            let text = String(cString: entry)
-            if let eq = text.firstIndex(of: "=") {
-                result[String(text[..<eq])] = String(text[text.index(after: eq)...])
-            }
-            p += 1
+        let environment = ProcessInfo.processInfo.environment
+        let options: ServiceOptions
+        do {
+            options = try self.options(environment: environment)
+        } catch {
+            throw ValidationError(error.description)
         }
-        return result
+        let reload: @Sendable () throws(SettingsError) -> ServiceOptions = { [self] () throws(SettingsError) in
+            try self.options(environment: environment)
+        }
+        let code = await ServiceRunner(options: options, reload: config ?? environment["RESUB_CONFIG"] == nil ? nil : reload).run()
+        if code != 0 { throw ExitCode(code) }
     }
 }

@@ -3,7 +3,7 @@ import Resub
 
 /// The validated settings of one `resub` run.
 package struct ServiceOptions: Sendable {
-    /// The server(s); the first one is used in standalone mode.
+    /// The server(s); the first one is used in standalone mode, all are seeds in cluster mode.
     package var endpoints: [RedisEndpoint]
     /// What to subscribe.
     package var subscriptions: SubscriptionSet
@@ -35,10 +35,91 @@ package struct ServiceOptions: Sendable {
     package var replayBatch = 1000
     /// The most bytes of messages queued for the sink before new ones are dropped (counted).
     package var sinkQueueBytes = 64 << 20
+    /// Admin HTTP listen address.
+    package var admin: (host: String, port: Int)?
+    /// Bearer token for the admin API.
+    package var adminToken: String?
+    /// How long SIGTERM/SIGINT may drain the sink.
+    package var shutdownTimeout: Duration = .seconds(10)
 
     package init(endpoints: [RedisEndpoint], subscriptions: SubscriptionSet) {
         self.endpoints = endpoints
         self.subscriptions = subscriptions
+    }
+
+    /// Validates layered settings; every error names the key as the user wrote it.
+    package init(settings s: Settings) throws(SettingsError) {
+        var urlTexts = s.list("urls")
+        if urlTexts.isEmpty { urlTexts = ["redis://127.0.0.1:6379"] }
+        var endpoints: [RedisEndpoint] = []
+        for text in urlTexts {
+            do {
+                endpoints.append(try RedisEndpoint(url: text))
+            } catch {
+                throw SettingsError("\(s.name(of: "urls")): \(error.message)")
+            }
+        }
+        for key in ["channels", "patterns", "shard_channels"] where s.list(key).contains("") {
+            throw SettingsError("\(s.name(of: key)): a name must not be empty")
+        }
+        let subscriptions = SubscriptionSet(
+            channels: Set(s.list("channels")), patterns: Set(s.list("patterns")), shardChannels: Set(s.list("shard_channels")))
+        guard !subscriptions.isEmpty else {
+            throw SettingsError("nothing to subscribe: give at least one --channel, --pattern or --shard-channel (or channels/patterns/shard_channels in --config)")
+        }
+        self.init(endpoints: endpoints, subscriptions: subscriptions)
+        if let text = s.string("format") {
+            guard let f = OutputFormat(rawValue: text) else { throw SettingsError("\(s.name(of: "format")) must be json or raw, got '\(text)'") }
+            format = f
+        }
+        if let text = s.string("log_format") {
+            guard let f = LogFormat(rawValue: text) else { throw SettingsError("\(s.name(of: "log_format")) must be text or json, got '\(text)'") }
+            logFormat = f
+        }
+        if let text = s.string("protocol") {
+            switch text {
+            case "resp3", "3": protocolPreference = .resp3
+            case "resp2", "2": protocolPreference = .resp2
+            default: throw SettingsError("\(s.name(of: "protocol")) must be resp3 or resp2, got '\(text)'")
+            }
+        }
+        if let name = s.string("client_name") { clientName = name.isEmpty ? nil : name }
+        count = try s.int("count")
+        connectTimeout = try s.seconds("connect_timeout") ?? connectTimeout
+        let minimum = try s.seconds("reconnect_min") ?? backoff.minimum
+        let maximum = try s.seconds("reconnect_max") ?? max(backoff.maximum, minimum)
+        guard maximum >= minimum else {
+            throw SettingsError("\(s.name(of: "reconnect_max")) (\(maximum.short)) must not be below \(s.name(of: "reconnect_min")) (\(minimum.short))")
+        }
+        backoff = BackoffConfiguration(minimum: minimum, maximum: maximum)
+        pingInterval = try s.seconds("ping_interval") ?? pingInterval
+        pingTimeout = try s.seconds("ping_timeout") ?? pingTimeout
+        emitGaps = try s.bool("emit_gaps") ?? false
+        replayBatch = try s.int("replay_batch") ?? replayBatch
+        cluster = try s.bool("cluster") ?? false
+        if let text = s.string("slots") {
+            guard cluster else { throw SettingsError("\(s.name(of: "slots")) needs cluster mode (--cluster)") }
+            do {
+                slots = try SlotRanges(parsing: text)
+            } catch {
+                throw SettingsError("\(s.name(of: "slots")): \(error.message)")
+            }
+        }
+        adminToken = s.string("admin_token").flatMap { $0.isEmpty ? nil : $0 }
+        if let text = s.string("admin") {
+            guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+                throw SettingsError("\(s.name(of: "admin")) must be HOST:PORT, e.g. 127.0.0.1:9121, got '\(text)'")
+            }
+            var host = String(text[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            if host.isEmpty { host = "127.0.0.1" }
+            let loopback = host == "127.0.0.1" || host == "::1" || host == "localhost" || host.hasPrefix("127.")
+            if !loopback && adminToken == nil {
+                throw SettingsError("\(s.name(of: "admin")) binds \(host), off loopback: set --admin-token too")
+            }
+            admin = (host, port)
+        }
+        shutdownTimeout = try s.seconds("shutdown_timeout") ?? shutdownTimeout
     }
 
     /// The library configuration: the first endpoint standalone, or every endpoint as cluster seeds.

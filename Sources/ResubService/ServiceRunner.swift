@@ -9,6 +9,7 @@ import Glibc
 /// Runs the service: one loop, one subscriber, the stdout sink; stops on SIGTERM/SIGINT or after `--count`.
 package final class ServiceRunner: Sendable {
     private let options: ServiceOptions
+    private let reload: (@Sendable () throws(SettingsError) -> ServiceOptions)?
     private let logger: Logger
     private let stopState = Mutex<StopState>(StopState())
 
@@ -17,8 +18,10 @@ package final class ServiceRunner: Sendable {
         var waiter: CheckedContinuation<String, Never>?
     }
 
-    package init(options: ServiceOptions) {
+    /// - Parameter reload: re-reads the configuration (SIGHUP); nil when there is no --config file.
+    package init(options: ServiceOptions, reload: (@Sendable () throws(SettingsError) -> ServiceOptions)? = nil) {
         self.options = options
+        self.reload = reload
         let format = options.logFormat
         LoggingSystem.bootstrap { label in StderrLogHandler(label: label, format: format) }
         self.logger = Logger(label: "resub")
@@ -62,11 +65,25 @@ package final class ServiceRunner: Sendable {
             "shard_channels": "\(options.subscriptions.shardChannels.count)",
         ])
         let signals = SignalHandles()
+        let configured = ConfiguredSubscriptions(options.subscriptions)
         loop.execute { [self] in
             signals.handles = [SIGTERM, SIGINT].map { sig in
                 loop.onSignal(sig) { [self] s in requestStop(s == SIGTERM ? "SIGTERM" : "SIGINT") }
             }
-            signals.handles.append(loop.onSignal(SIGHUP) { _ in logger.info("SIGHUP ignored: no --config file to reload") })
+            signals.handles.append(loop.onSignal(SIGHUP) { [self] _ in
+                self.reloadConfiguration(subscriber: subscriber, configured: configured)
+            })
+            if let admin = options.admin {
+                let api = AdminAPI(subscriber: subscriber, token: options.adminToken, metrics: { "" })
+                do {
+                    let server = try HTTPServer(loop: loop, host: admin.host, port: admin.port) { api.handle($0) }
+                    signals.admin = server
+                    logger.info("admin API listening", metadata: ["address": "\(admin.host):\(server.port)", "auth": "\(options.adminToken == nil ? "none" : "bearer")"])
+                } catch {
+                    logger.error("admin API: \(error)")
+                    self.requestStop("admin API could not listen")
+                }
+            }
         }
         let reason = await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
             let already = stopState.withLock { state -> String? in
@@ -78,12 +95,48 @@ package final class ServiceRunner: Sendable {
         }
         logger.info("stopping", metadata: ["reason": "\(reason)"])
         await subscriber.shutdown()
-        sink.finish()
-        loop.execute { signals.handles.forEach { $0.cancel() } }
+        let drained = sink.finish(timeout: options.shutdownTimeout)
+        if !drained {
+            logger.error("stdout did not drain within \(options.shutdownTimeout.short): queued messages lost", metadata: ["lost_bytes": "\(sink.outstandingBytes)"])
+        }
+        loop.execute {
+            signals.handles.forEach { $0.cancel() }
+            signals.admin?.close()
+        }
         loop.shutdown()
         let dropped = sink.droppedMessageCount
         logger.info("stopped", metadata: ["written": "\(sink.writtenCount)", "dropped": "\(dropped)"])
         return 0
+    }
+
+    /// SIGHUP: re-reads the configuration and applies the difference of its subscriptions to the live ones
+    /// (subscriptions added through the admin API, and everything else, stay). Loop thread.
+    private func reloadConfiguration(subscriber: Subscriber, configured: ConfiguredSubscriptions) {
+        guard let reload else {
+            logger.info("SIGHUP: no --config file to reload")
+            return
+        }
+        let fresh: ServiceOptions
+        do {
+            fresh = try reload()
+        } catch {
+            logger.error("SIGHUP: configuration not reloaded: \(error.description)")
+            return
+        }
+        let old = configured.set
+        var added = 0, removed = 0
+        subscriber.withLinks { links in
+            for kind in SubscriptionKind.allCases {
+                let gone = old[kind].subtracting(fresh.subscriptions[kind]).sorted()
+                let new = fresh.subscriptions[kind].subtracting(old[kind]).sorted()
+                if !gone.isEmpty { links.remove(kind, gone) { _ in } }
+                if !new.isEmpty { links.add(kind, new) { _ in } }
+                added += new.count
+                removed += gone.count
+            }
+        }
+        configured.set = fresh.subscriptions
+        logger.info("SIGHUP: configuration reloaded", metadata: ["subscribed": "\(added)", "unsubscribed": "\(removed)"])
     }
 
     /// Asks the service to stop (any thread); the first reason wins.
@@ -164,9 +217,16 @@ private final class FlowControl: @unchecked Sendable {
     }
 }
 
-/// Signal event handles, kept alive on the loop.
+/// Signal event handles and the admin server, kept alive on the loop.
 private final class SignalHandles: @unchecked Sendable {
     var handles: [SignalEvent] = []
+    var admin: HTTPServer?
+}
+
+/// The subscriptions the configuration asked for last (SIGHUP applies the difference to them). Loop thread.
+private final class ConfiguredSubscriptions: @unchecked Sendable {
+    var set: SubscriptionSet
+    init(_ set: SubscriptionSet) { self.set = set }
 }
 
 /// Counts messages the sink could not take and logs them at most once a second. Loop thread only.

@@ -25,6 +25,7 @@ package final class StdoutSink: @unchecked Sendable {
     private let onFinished: @Sendable (_ reason: FinishReason) -> Void
     private let onDrained: @Sendable () -> Void
     private var lock = pthread_mutex_t()
+    private var finishedCondition = pthread_cond_t()
 
     /// Why the writer stopped.
     package enum FinishReason: Sendable, Equatable {
@@ -53,6 +54,7 @@ package final class StdoutSink: @unchecked Sendable {
         self.onDrained = onDrained
         self.onFinished = onFinished
         pthread_mutex_init(&lock, nil)
+        pthread_cond_init(&finishedCondition, nil)
         let box = Unmanaged.passRetained(self)
         var tid = pthread_t()
         let rc = pthread_create(&tid, nil, { arg in
@@ -86,15 +88,38 @@ package final class StdoutSink: @unchecked Sendable {
         return written
     }
 
-    /// Stops accepting batches, writes what is queued, and waits for the writer thread (at most `timeout`;
-    /// what is left after that is counted as lost by the caller).
+    /// Stops accepting batches, writes what is queued, and waits for the writer thread.
     package func finish() {
-        queue.close()
-        if let thread {
-            pthread_join(thread, nil)
-            self.thread = nil
-        }
+        _ = finish(timeout: nil)
     }
+
+    /// Stops accepting batches and waits at most `timeout` for the writer to write what is queued.
+    /// - Returns: false when the writer did not finish in time (stdout blocked): what it holds is lost.
+    package func finish(timeout: Duration?) -> Bool {
+        queue.close()
+        guard let thread else { return true }
+        if let timeout {
+            var deadline = timespec()
+            clock_gettime(CLOCK_REALTIME, &deadline)
+            let (s, atto) = timeout.components
+            let nanos = Int(deadline.tv_nsec) + Int(atto / 1_000_000_000)
+            deadline.tv_sec += Int(s) + nanos / 1_000_000_000
+            deadline.tv_nsec = nanos % 1_000_000_000
+            pthread_mutex_lock(&lock)
+            while !finishedFlag {
+                if pthread_cond_timedwait(&finishedCondition, &lock, &deadline) == ETIMEDOUT { break }
+            }
+            let done = finishedFlag
+            pthread_mutex_unlock(&lock)
+            guard done else { return false }
+        }
+        pthread_join(thread, nil)
+        self.thread = nil
+        return true
+    }
+
+    /// Bytes of messages queued or being written.
+    package var outstandingBytes: Int { queue.outstandingBytes }
 
     private func run() {
         setCurrentThreadName("resub-stdout")
@@ -150,5 +175,9 @@ package final class StdoutSink: @unchecked Sendable {
         pthread_mutex_unlock(&lock)
         if reason != .drained { queue.close() }
         onFinished(reason)
+        pthread_mutex_lock(&lock)
+        finishedFlag = true
+        pthread_cond_broadcast(&finishedCondition)
+        pthread_mutex_unlock(&lock)
     }
 }

@@ -97,10 +97,11 @@ struct ResubCommandTests {
         #expect(o.endpoints.map(\.address) == [.tcp(host: "one", port: 1), .unix(path: "/tmp/r.sock")])
     }
 
-    @Test("a bad REDIS_URL is reported as a --url error")
+    @Test("a bad REDIS_URL is reported naming REDIS_URL, where the bad value came from")
     func badRedisURL() throws {
         let message = try #require(Self.message(["--channel", "a"], environment: ["REDIS_URL": "http://h"]))
-        #expect(message.contains("--url"))
+        #expect(message.contains("REDIS_URL"))
+        #expect(message.contains("unsupported URL scheme"))
     }
 
     // MARK: Errors name the flag

@@ -1,0 +1,201 @@
+import Foundation
+import Yams
+
+/// Where a setting came from; errors name the key the way the user wrote it there.
+package enum SettingSource: Sendable, Equatable {
+    /// A command-line flag.
+    case flag
+    /// An environment variable.
+    case environment(String)
+    /// The `--config` YAML file.
+    case file(String)
+
+    /// How to name `key` in a message: `--ping-interval`, `RESUB_PING_INTERVAL`, `ping_interval (in resub.yaml)`.
+    package func name(of key: String) -> String {
+        switch self {
+        case .flag: return "--" + key.replacingUnderscores()
+        case .environment(let variable): return variable
+        case .file(let path): return "\(key) (in \(path))"
+        }
+    }
+}
+
+/// A configuration error; the message names the option, variable or file key. Exit 64.
+package struct SettingsError: Error, CustomStringConvertible, Equatable {
+    /// The message.
+    package var description: String
+    package init(_ description: String) { self.description = description }
+}
+
+/// Raw settings before validation: canonical keys (the YAML names, snake_case) to values, with sources.
+/// Layering: flags win over environment variables, which win over the file.
+package struct Settings: Sendable {
+    /// A raw value: one scalar or a list.
+    package enum Value: Sendable, Equatable {
+        /// One value as text.
+        case scalar(String)
+        /// A list (repeatable flags, YAML sequences, comma-separated variables).
+        case list([String])
+    }
+
+    /// The kind of each key, for parsing and for the file's type check.
+    package enum Kind: Sendable {
+        case string, list, bool, int, seconds
+    }
+
+    /// Every setting the service knows, by its YAML key.
+    package static let keys: [String: Kind] = [
+        "urls": .list, "cluster": .bool, "slots": .string,
+        "channels": .list, "patterns": .list, "shard_channels": .list,
+        "format": .string, "client_name": .string, "count": .int, "log_format": .string, "protocol": .string,
+        "connect_timeout": .seconds, "ping_interval": .seconds, "ping_timeout": .seconds,
+        "reconnect_min": .seconds, "reconnect_max": .seconds, "replay_batch": .int, "emit_gaps": .bool,
+        "admin": .string, "admin_token": .string, "shutdown_timeout": .seconds,
+    ]
+
+    private(set) var values: [String: (Value, SettingSource)] = [:]
+
+    package init() {}
+
+    /// Sets `key` from `source` unless a higher layer already set it (apply the layers from the top).
+    package mutating func setIfAbsent(_ key: String, _ value: Value, from source: SettingSource) {
+        precondition(Self.keys[key] != nil, "unknown setting \(key)")
+        if values[key] == nil { values[key] = (value, source) }
+    }
+
+    /// The raw value and its source.
+    package subscript(key: String) -> (Value, SettingSource)? { values[key] }
+
+    // MARK: Layers
+
+    /// Adds the `RESUB_<KEY>` environment variables (and `REDIS_URL` for `urls`), below what is set.
+    package mutating func addEnvironment(_ environment: [String: String]) {
+        for (key, kind) in Self.keys.sorted(by: { $0.key < $1.key }) {
+            let variable = "RESUB_" + key.uppercased()
+            guard let text = environment[variable] else { continue }
+            if kind == .list {
+                setIfAbsent(key, .list(text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }), from: .environment(variable))
+            } else {
+                setIfAbsent(key, .scalar(text), from: .environment(variable))
+            }
+        }
+        if let url = environment["REDIS_URL"] { setIfAbsent("urls", .list([url]), from: .environment("REDIS_URL")) }
+    }
+
+    /// Adds the YAML file's settings, below what is set.
+    /// - Throws: ``SettingsError`` naming the file and key: unreadable file, not a mapping, unknown key, wrong type.
+    package mutating func addFile(path: String, contents: String) throws(SettingsError) {
+        let loaded: Any?
+        do {
+            loaded = try Yams.load(yaml: contents)
+        } catch {
+            throw SettingsError("\(path): not valid YAML: \(error)")
+        }
+        guard let loaded else { return }  // an empty file
+        guard let mapping = loaded as? [String: Any] else {
+            throw SettingsError("\(path): the top level must be a mapping of settings (key: value)")
+        }
+        for key in mapping.keys.sorted() {
+            guard let kind = Self.keys[key] else {
+                let known = Self.keys.keys.sorted().joined(separator: ", ")
+                throw SettingsError("\(path): unknown key '\(key)' (known keys: \(known))")
+            }
+            let raw = mapping[key]!
+            let source = SettingSource.file(path)
+            if raw is NSNull { continue }
+            switch kind {
+            case .list:
+                if let list = raw as? [Any] {
+                    var items: [String] = []
+                    for item in list {
+                        guard let text = Self.scalarText(item) else {
+                            throw SettingsError("\(source.name(of: key)): every item must be a string")
+                        }
+                        items.append(text)
+                    }
+                    setIfAbsent(key, .list(items), from: source)
+                } else if let text = Self.scalarText(raw) {
+                    setIfAbsent(key, .list([text]), from: source)
+                } else {
+                    throw SettingsError("\(source.name(of: key)): expected a list")
+                }
+            default:
+                guard let text = Self.scalarText(raw) else {
+                    throw SettingsError("\(source.name(of: key)): expected a single value, not a list or mapping")
+                }
+                setIfAbsent(key, .scalar(text), from: source)
+            }
+        }
+    }
+
+    private static func scalarText(_ value: Any) -> String? {
+        switch value {
+        case let s as String: return s
+        case let b as Bool: return b ? "true" : "false"
+        case let i as Int: return String(i)
+        case let d as Double: return String(d)
+        default: return nil
+        }
+    }
+
+    // MARK: Typed access (errors name the key as written at its source)
+
+    package func string(_ key: String) -> String? {
+        guard let (value, _) = values[key] else { return nil }
+        switch value {
+        case .scalar(let s): return s
+        case .list(let l): return l.last
+        }
+    }
+
+    package func list(_ key: String) -> [String] {
+        guard let (value, _) = values[key] else { return [] }
+        switch value {
+        case .scalar(let s): return [s]
+        case .list(let l): return l
+        }
+    }
+
+    package func bool(_ key: String) throws(SettingsError) -> Bool? {
+        guard let text = string(key), let (_, source) = values[key] else { return nil }
+        switch text.lowercased() {
+        case "true", "yes", "on", "1": return true
+        case "false", "no", "off", "0": return false
+        default: throw SettingsError("\(source.name(of: key)) must be true or false, got '\(text)'")
+        }
+    }
+
+    package func int(_ key: String, minimum: Int = 1) throws(SettingsError) -> Int? {
+        guard let text = string(key), let (_, source) = values[key] else { return nil }
+        guard let v = Int(text.trimmingSpaces()), v >= minimum else {
+            throw SettingsError("\(source.name(of: key)) must be a whole number of at least \(minimum), got '\(text)'")
+        }
+        return v
+    }
+
+    package func seconds(_ key: String) throws(SettingsError) -> Duration? {
+        guard let text = string(key), let (_, source) = values[key] else { return nil }
+        guard let v = Double(text.trimmingSpaces()), v.isFinite, v >= 0.001, v <= 86_400 else {
+            throw SettingsError("\(source.name(of: key)) must be a number of seconds from 0.001 to 86400, got '\(text)'")
+        }
+        return .milliseconds(Int64((v * 1000).rounded()))
+    }
+
+    /// Names `key` as written at its source (for messages).
+    package func name(of key: String) -> String {
+        values[key].map { $0.1.name(of: key) } ?? "--" + key.replacingUnderscores()
+    }
+}
+
+extension String {
+    fileprivate func replacingUnderscores() -> String {
+        String(map { $0 == "_" ? "-" : $0 })
+    }
+
+    fileprivate func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while s.first?.isWhitespace == true { s = s.dropFirst() }
+        while s.last?.isWhitespace == true { s = s.dropLast() }
+        return String(s)
+    }
+}
