@@ -43,17 +43,22 @@ package final class ServiceRunner: Sendable {
             }
         }
         let drops = DropReporter(logger: logger)
+        let metrics = ServiceMetrics()
         let subscriber = Subscriber(
             configuration: options.subscriberConfiguration, loop: loop, ownsLoop: false,
             batchHandler: { batch in
+                metrics.received(batch)
                 switch sink.push(batch) {
                 case .queued: break
                 case .queuedAboveHighWater: flow.highWater()
-                case .dropped, .closed: drops.dropped(batch.count)
+                case .dropped, .closed:
+                    drops.dropped(batch.count)
+                    metrics.dropped(batch.count)
                 }
             },
             eventHandler: { [options] event in
                 Self.log(event, logger)
+                metrics.record(event)
                 if options.emitGaps, case .gap(let gap) = event { sink.push(record: GapRecord.encode(gap)) }
             })
         flow.subscriber = subscriber
@@ -74,7 +79,9 @@ package final class ServiceRunner: Sendable {
                 self.reloadConfiguration(subscriber: subscriber, configured: configured)
             })
             if let admin = options.admin {
-                let api = AdminAPI(subscriber: subscriber, token: options.adminToken, metrics: { "" })
+                let api = AdminAPI(subscriber: subscriber, token: options.adminToken, metrics: {
+                    metrics.scrape(writtenTotal: sink.writtenCount, queueBytes: sink.outstandingBytes, desired: subscriber.withLinks { $0.desired })
+                })
                 do {
                     let server = try HTTPServer(loop: loop, host: admin.host, port: admin.port) { api.handle($0) }
                     signals.admin = server

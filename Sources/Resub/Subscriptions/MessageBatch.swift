@@ -28,6 +28,19 @@ public struct MessageBatch: Sendable, RandomAccessCollection {
         self.receivedAt = receivedAt
     }
 
+    /// How many messages of each kind the batch holds: (message, pmessage, smessage).
+    public var kindCounts: (message: Int, pmessage: Int, smessage: Int) {
+        var counts = (message: 0, pmessage: 0, smessage: 0)
+        for r in records {
+            switch r.kind {
+            case .message: counts.message += 1
+            case .pmessage: counts.pmessage += 1
+            case .smessage: counts.smessage += 1
+            }
+        }
+        return counts
+    }
+
     /// The bytes of all messages (payloads, channels, patterns).
     public var byteCount: Int { storage.count }
 
