@@ -491,8 +491,8 @@ struct HealthStateMachineBackoffTests {
     }
 }
 
-@Suite("Backoff")
-struct BackoffTests {
+@Suite("Backoff, seen from the health monitor")
+struct HealthBackoffFunctionTests {
     private let config = BackoffConfiguration(minimum: .milliseconds(100), maximum: .seconds(10), multiplier: 2)
 
     @Test("the ceiling starts at the minimum, doubles per attempt and stops at the maximum")
