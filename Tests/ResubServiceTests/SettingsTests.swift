@@ -119,6 +119,26 @@ struct SettingsTests {
         #expect(try Self.options(flags: ["--channel", "a", "--admin", "127.0.0.1:0"]).admin?.port == 0)
     }
 
+    @Test("the example configuration in deploy/ is valid")
+    func exampleConfiguration() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let path = root.appendingPathComponent("deploy/resub.example.yaml").path
+        let command = try ResubCommand.parseAsRoot(["--config", path]) as! ResubCommand
+        let o = try command.options(environment: [:])
+        #expect(o.subscriptions.channels == ["orders", "payments"])
+        #expect(o.emitGaps)
+        #expect(o.admin?.port == 9121)
+        // The Kubernetes ConfigMap's embedded file, with the variables the manifests set.
+        let configMap = try String(contentsOfFile: root.appendingPathComponent("deploy/kubernetes/configmap.yaml").path, encoding: .utf8)
+        let embedded = configMap.components(separatedBy: "resub.yaml: |\n")[1]
+            .split(separator: "\n").map { $0.hasPrefix("    ") ? String($0.dropFirst(4)) : String($0) }.joined(separator: "\n")
+        let k8s = try Self.options(flags: ["--admin-token", "t"], environment: ["RESUB_SLOTS": "5461-10922", "RESUB_CHANNELS": ""], yaml: embedded)
+        #expect(k8s.cluster)
+        #expect(k8s.subscriptions.channels.isEmpty, "an empty RESUB_CHANNELS overrides the file's channels")
+        #expect(k8s.slots.description == "5461-10922")
+        #expect(k8s.admin?.host == "0.0.0.0")
+    }
+
     @Test("--slots needs --cluster and valid ranges")
     func slots() throws {
         #expect(Self.error(flags: ["--channel", "a", "--slots", "0-100"])?.contains("--cluster") == true)
