@@ -6,10 +6,11 @@ import Resub
 /// name is replaced by U+FFFD. Hot path: ASCII runs are checked and copied eight bytes at a time.
 package enum JSONLineEncoder {
     /// Appends one JSON line for a message.
+    /// With `newline` false, writes the object alone (for the webhook's JSON arrays).
     @inline(__always)
     package static func appendMessage(
         kind: MessageKind, pattern: UnsafeRawBufferPointer, channel: UnsafeRawBufferPointer,
-        payload: UnsafeRawBufferPointer, to out: OutputBuffer
+        payload: UnsafeRawBufferPointer, to out: OutputBuffer, newline: Bool = true
     ) {
         switch kind {
         case .message: out.append("{\"type\":\"message\",\"channel\":")
@@ -28,7 +29,7 @@ package enum JSONLineEncoder {
             Base64.append(payload, to: out)
             out.append(UInt8(ascii: "\""))
         }
-        out.append("}\n")
+        if newline { out.append("}\n") } else { out.append(UInt8(ascii: "}")) }
     }
 
     /// Appends `bytes` as a quoted JSON string. With `lossy` false, returns false (leaving partial output for

@@ -82,6 +82,36 @@ package struct ResubCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Seconds to drain the sink after SIGTERM/SIGINT before exiting. (default: 10)", valueName: "S"))
     var shutdownTimeout: String?
 
+    @Option(help: ArgumentHelp("Sink: POST batches of messages (JSON arrays) to this http(s) URL instead of stdout.", valueName: "URL"))
+    var webhook: String?
+
+    @Option(help: ArgumentHelp("Sign each webhook request: X-Resub-Timestamp and X-Resub-Signature: sha256=HMAC(S, \"<timestamp>.\" + body).", valueName: "S"))
+    var webhookSecret: String?
+
+    @Option(name: .customLong("webhook-header"), help: ArgumentHelp("Extra webhook request header (repeatable), e.g. 'Authorization: Bearer x'.", valueName: "K:V"))
+    var webhookHeaders: [String] = []
+
+    @Option(help: ArgumentHelp("Most messages per webhook request. (default: 500)", valueName: "N"))
+    var webhookBatch: String?
+
+    @Option(help: ArgumentHelp("Longest wait, in milliseconds, for a webhook batch to fill. (default: 50)", valueName: "MS"))
+    var webhookLinger: String?
+
+    @Option(help: ArgumentHelp("Webhook requests in flight at once; a channel's messages stay in order. (default: 4)", valueName: "N"))
+    var webhookConcurrency: String?
+
+    @Option(help: ArgumentHelp("Seconds a webhook request may take. (default: 10)", valueName: "S"))
+    var webhookTimeout: String?
+
+    @Option(help: ArgumentHelp("PEM CA bundle to trust for an https webhook instead of the system bundle.", valueName: "FILE"))
+    var webhookCa: String?
+
+    @Option(help: ArgumentHelp("Webhook: write every request ahead to this on-disk queue; delivered in order after outages and restarts.", valueName: "DIR"))
+    var spoolDir: String?
+
+    @Option(help: ArgumentHelp("Spool size bound in bytes; past it new batches are dropped and counted. (default: 1073741824)", valueName: "N"))
+    var spoolMaxBytes: String?
+
     package init() {}
 
     /// The flags that were given, as the top settings layer.
@@ -111,6 +141,16 @@ package struct ResubCommand: AsyncParsableCommand {
         set("admin", admin)
         set("admin_token", adminToken)
         set("shutdown_timeout", shutdownTimeout)
+        set("webhook", webhook)
+        set("webhook_secret", webhookSecret)
+        set("webhook_headers", webhookHeaders)
+        set("webhook_batch", webhookBatch)
+        set("webhook_linger", webhookLinger)
+        set("webhook_concurrency", webhookConcurrency)
+        set("webhook_timeout", webhookTimeout)
+        set("webhook_ca", webhookCa)
+        set("spool_dir", spoolDir)
+        set("spool_max_bytes", spoolMaxBytes)
         return s
     }
 

@@ -22,11 +22,20 @@ package final class ServiceMetrics: Sendable {
     private let sinceLastMessage: Metrics.Gauge
     private let subscriptionGauges: [Metrics.Gauge]
     private let state = Mutex(State())
+    private let webhookLatency: Metrics.Timer
+    private let webhookDelivered: Metrics.Counter
+    private let webhookDeadLettered: Metrics.Counter
+    private let webhookSpooled: Metrics.Counter
+    private let webhookRetries: Metrics.Counter
+    private let webhookDropped: Metrics.Counter
+    private let webhookUndelivered: Metrics.Gauge
+    private let spoolBytes: Metrics.Gauge
 
     private struct State {
         var lastMessageAt: ContinuousClock.Instant?
         var writtenSoFar = 0
         var linkStates: [String: LinkState] = [:]
+        var webhookSoFar = WebhookCounters()
     }
 
     package init() {
@@ -42,6 +51,14 @@ package final class ServiceMetrics: Sendable {
         replayDuration = Metrics.Timer(label: "resub_replay_duration_seconds", factory: factory)
         queueBytes = Metrics.Gauge(label: "resub_sink_queue_bytes", factory: factory)
         sinceLastMessage = Metrics.Gauge(label: "resub_seconds_since_last_message", factory: factory)
+        webhookLatency = Metrics.Timer(label: "resub_webhook_request_duration_seconds", factory: factory)
+        webhookDelivered = Metrics.Counter(label: "resub_messages_delivered_total", dimensions: [("sink", "webhook")], factory: factory)
+        webhookDeadLettered = Metrics.Counter(label: "resub_messages_dead_lettered_total", factory: factory)
+        webhookSpooled = Metrics.Counter(label: "resub_messages_spooled_total", factory: factory)
+        webhookRetries = Metrics.Counter(label: "resub_webhook_retries_total", factory: factory)
+        webhookDropped = Metrics.Counter(label: "resub_messages_dropped_total", dimensions: [("reason", "webhook_queue_or_spool_full")], factory: factory)
+        webhookUndelivered = Metrics.Gauge(label: "resub_webhook_undelivered_messages", factory: factory)
+        spoolBytes = Metrics.Gauge(label: "resub_spool_bytes", factory: factory)
         subscriptionGauges = SubscriptionKind.allCases.map {
             Metrics.Gauge(label: "resub_subscriptions", dimensions: [("kind", $0.jsonKey)], factory: factory)
         }
@@ -83,6 +100,32 @@ package final class ServiceMetrics: Sendable {
         default:
             break
         }
+    }
+
+    /// Brings the webhook metrics up to the sink's counters (called at scrape, on the loop).
+    package func webhook(_ counters: WebhookCounters, undelivered: Int, spoolBytes bytes: Int?) {
+        let previous = state.withLock { s -> WebhookCounters in
+            let previous = s.webhookSoFar
+            s.webhookSoFar = counters
+            return previous
+        }
+        func delta(_ now: Int, _ before: Int) -> Int { max(0, now - before) }
+        if delta(counters.delivered, previous.delivered) > 0 { webhookDelivered.increment(by: delta(counters.delivered, previous.delivered)) }
+        if delta(counters.deadLettered, previous.deadLettered) > 0 { webhookDeadLettered.increment(by: delta(counters.deadLettered, previous.deadLettered)) }
+        if delta(counters.spooled, previous.spooled) > 0 { webhookSpooled.increment(by: delta(counters.spooled, previous.spooled)) }
+        if delta(counters.retried, previous.retried) > 0 { webhookRetries.increment(by: delta(counters.retried, previous.retried)) }
+        if delta(counters.dropped, previous.dropped) > 0 { webhookDropped.increment(by: delta(counters.dropped, previous.dropped)) }
+        for (status, count) in counters.statusCounts {
+            let d = delta(count, previous.statusCounts[status] ?? 0)
+            if d > 0 { Metrics.Counter(label: "resub_webhook_responses_total", dimensions: [("code", String(status))], factory: factory).increment(by: d) }
+        }
+        webhookUndelivered.record(undelivered)
+        if let bytes { spoolBytes.record(bytes) }
+    }
+
+    /// One webhook request's latency.
+    package func webhookLatency(_ duration: Duration) {
+        webhookLatency.recordNanoseconds(Int64(duration.seconds * 1e9))
     }
 
     /// The Prometheus text, with the scrape-time gauges refreshed.

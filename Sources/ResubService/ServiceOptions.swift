@@ -41,6 +41,12 @@ package struct ServiceOptions: Sendable {
     package var adminToken: String?
     /// How long SIGTERM/SIGINT may drain the sink.
     package var shutdownTimeout: Duration = .seconds(10)
+    /// The webhook sink (nil: stdout).
+    package var webhook: WebhookConfiguration?
+    /// The spool directory (webhook sink).
+    package var spoolDirectory: String?
+    /// The spool's size bound.
+    package var spoolMaxBytes = 1 << 30
 
     package init(endpoints: [RedisEndpoint], subscriptions: SubscriptionSet) {
         self.endpoints = endpoints
@@ -120,6 +126,34 @@ package struct ServiceOptions: Sendable {
             admin = (host, port)
         }
         shutdownTimeout = try s.seconds("shutdown_timeout") ?? shutdownTimeout
+        if let url = s.string("webhook") {
+            var webhook: WebhookConfiguration
+            do {
+                webhook = try WebhookConfiguration(url: url)
+            } catch {
+                throw SettingsError("\(s.name(of: "webhook")) \(error.description)")
+            }
+            webhook.secret = s.string("webhook_secret").flatMap { $0.isEmpty ? nil : $0 }
+            for header in s.list("webhook_headers") {
+                guard let colon = header.firstIndex(of: ":"), colon > header.startIndex else {
+                    throw SettingsError("\(s.name(of: "webhook_headers")) must be K:V, got '\(header)'")
+                }
+                let value = header[header.index(after: colon)...].drop { $0 == " " }
+                webhook.headers.append((String(header[..<colon]), String(value)))
+            }
+            webhook.batchSize = try s.int("webhook_batch") ?? webhook.batchSize
+            if let ms = try s.int("webhook_linger", minimum: 0) { webhook.linger = .milliseconds(ms) }
+            webhook.lanes = try s.int("webhook_concurrency") ?? webhook.lanes
+            webhook.timeout = try s.seconds("webhook_timeout") ?? webhook.timeout
+            webhook.caFile = s.string("webhook_ca")
+            self.webhook = webhook
+        } else {
+            for key in ["webhook_secret", "webhook_headers", "webhook_batch", "webhook_linger", "spool_dir"] where s[key] != nil {
+                throw SettingsError("\(s.name(of: key)) needs --webhook")
+            }
+        }
+        spoolDirectory = s.string("spool_dir").flatMap { $0.isEmpty ? nil : $0 }
+        spoolMaxBytes = try s.int("spool_max_bytes", minimum: 1 << 20) ?? spoolMaxBytes
     }
 
     /// The library configuration: the first endpoint standalone, or every endpoint as cluster seeds.

@@ -44,10 +44,49 @@ package final class ServiceRunner: Sendable {
         }
         let drops = DropReporter(logger: logger)
         let metrics = ServiceMetrics()
+        // The webhook sink (and its spool) are made before the subscriber, so no batch can miss them.
+        var spool: Spool?
+        var recovered: [Spool.Pending] = []
+        if options.webhook != nil, let directory = options.spoolDirectory {
+            do {
+                (spool, recovered) = try Spool.open(directory: directory, maxBytes: options.spoolMaxBytes, loop: loop, logger: logger)
+                logger.info("spool opened", metadata: ["dir": "\(directory)", "pending_requests": "\(recovered.count)", "max_bytes": "\(options.spoolMaxBytes)"])
+            } catch {
+                logger.critical("cannot open the spool: \(error)", metadata: ["dir": "\(directory)"])
+                loop.shutdown()
+                return 1
+            }
+        }
+        let webhook: WebhookSink?
+        if let configuration = options.webhook {
+            var tls: TLSContext?
+            if configuration.tls {
+                do {
+                    tls = try TLSContext(caFile: configuration.caFile)
+                } catch {
+                    logger.critical("webhook TLS: \(error)")
+                    loop.shutdown()
+                    return 1
+                }
+            }
+            let (pending, spoolForSink, tlsContext) = (recovered, spool, tls)
+            webhook = try? await loop.submit {
+                let sink = WebhookSink(loop: loop, configuration: configuration, tls: tlsContext, spool: spoolForSink, recovered: pending, logger: logger)
+                sink.onResponse = { metrics.webhookLatency($0) }
+                return sink
+            }
+        } else {
+            webhook = nil
+        }
+        let openSpool = spool
         let subscriber = Subscriber(
             configuration: options.subscriberConfiguration, loop: loop, ownsLoop: false,
             batchHandler: { batch in
                 metrics.received(batch)
+                if let webhook {
+                    webhook.push(batch)
+                    return
+                }
                 switch sink.push(batch) {
                 case .queued: break
                 case .queuedAboveHighWater: flow.highWater()
@@ -59,7 +98,9 @@ package final class ServiceRunner: Sendable {
             eventHandler: { [options] event in
                 Self.log(event, logger)
                 metrics.record(event)
-                if options.emitGaps, case .gap(let gap) = event { sink.push(record: GapRecord.encode(gap)) }
+                if options.emitGaps, case .gap(let gap) = event {
+                    if let webhook { webhook.push(record: GapRecord.encode(gap)) } else { sink.push(record: GapRecord.encode(gap)) }
+                }
             })
         flow.subscriber = subscriber
         logger.info("resub starting", metadata: [
@@ -78,9 +119,13 @@ package final class ServiceRunner: Sendable {
             signals.handles.append(loop.onSignal(SIGHUP) { [self] _ in
                 self.reloadConfiguration(subscriber: subscriber, configured: configured)
             })
+            if let openSpool {
+                signals.spoolTick = loop.scheduleTimer(after: .seconds(1), repeating: true) { openSpool.tick() }
+            }
             if let admin = options.admin {
                 let api = AdminAPI(subscriber: subscriber, token: options.adminToken, metrics: {
-                    metrics.scrape(writtenTotal: sink.writtenCount, queueBytes: sink.outstandingBytes, desired: subscriber.withLinks { $0.desired })
+                    if let webhook { metrics.webhook(webhook.counters, undelivered: webhook.undeliveredMessages, spoolBytes: openSpool?.bytes) }
+                    return metrics.scrape(writtenTotal: sink.writtenCount, queueBytes: sink.outstandingBytes, desired: subscriber.withLinks { $0.desired })
                 })
                 do {
                     let server = try HTTPServer(loop: loop, host: admin.host, port: admin.port) { api.handle($0) }
@@ -102,17 +147,38 @@ package final class ServiceRunner: Sendable {
         }
         logger.info("stopping", metadata: ["reason": "\(reason)"])
         await subscriber.shutdown()
-        let drained = sink.finish(timeout: options.shutdownTimeout)
-        if !drained {
-            logger.error("stdout did not drain within \(options.shutdownTimeout.short): queued messages lost", metadata: ["lost_bytes": "\(sink.outstandingBytes)"])
+        var summary: Logger.Metadata = [:]
+        if let webhook {
+            let timeout = options.shutdownTimeout
+            let drained = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                loop.execute { webhook.drain(timeout: timeout) { continuation.resume(returning: $0) } }
+            }
+            let (undelivered, counters) = (try? await loop.submit { (webhook.undeliveredMessages, webhook.counters) }) ?? (0, WebhookCounters())
+            if !drained {
+                if spool != nil {
+                    logger.warning("webhook not drained within \(timeout.short): the rest stays in the spool for the next start", metadata: ["messages": "\(undelivered)"])
+                } else {
+                    logger.error("webhook not drained within \(timeout.short): messages lost (no --spool-dir)", metadata: ["lost": "\(undelivered)"])
+                }
+            }
+            try? await loop.submit { webhook.close() }
+            spool?.close()
+            summary = ["delivered": "\(counters.delivered)", "dead_lettered": "\(counters.deadLettered)", "dropped": "\(counters.dropped)", "undelivered": "\(undelivered)"]
+        } else {
+            let drained = sink.finish(timeout: options.shutdownTimeout)
+            if !drained {
+                logger.error("stdout did not drain within \(options.shutdownTimeout.short): queued messages lost", metadata: ["lost_bytes": "\(sink.outstandingBytes)"])
+            }
+            summary = ["written": "\(sink.writtenCount)", "dropped": "\(sink.droppedMessageCount)"]
         }
+        sink.finish()
         loop.execute {
             signals.handles.forEach { $0.cancel() }
             signals.admin?.close()
+            signals.spoolTick?.cancel()
         }
         loop.shutdown()
-        let dropped = sink.droppedMessageCount
-        logger.info("stopped", metadata: ["written": "\(sink.writtenCount)", "dropped": "\(dropped)"])
+        logger.info("stopped", metadata: summary)
         return 0
     }
 
@@ -228,6 +294,7 @@ private final class FlowControl: @unchecked Sendable {
 private final class SignalHandles: @unchecked Sendable {
     var handles: [SignalEvent] = []
     var admin: HTTPServer?
+    var spoolTick: TimerEvent?
 }
 
 /// The subscriptions the configuration asked for last (SIGHUP applies the difference to them). Loop thread.

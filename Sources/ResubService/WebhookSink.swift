@@ -1,0 +1,398 @@
+import Crypto
+import DequeModule
+import Foundation
+import LibeventLoop
+import Logging
+import Resub
+
+/// Settings of the webhook sink.
+package struct WebhookConfiguration: Sendable {
+    /// `http` or `https`.
+    package var tls: Bool
+    package var host: String
+    package var port: Int
+    /// Path and query.
+    package var path: String
+    /// Signs each request (HMAC-SHA256 over "<timestamp>." + body).
+    package var secret: String?
+    /// Extra headers (auth).
+    package var headers: [(String, String)] = []
+    /// Most messages per request.
+    package var batchSize = 500
+    /// Longest wait for a batch to fill.
+    package var linger: Duration = .milliseconds(50)
+    /// Requests in flight at once (lanes; a channel always uses the same lane, so its order is kept).
+    package var lanes = 4
+    /// Per-request timeout.
+    package var timeout: Duration = .seconds(10)
+    /// Retry delays.
+    package var backoff = BackoffConfiguration(minimum: .milliseconds(100), maximum: .seconds(30))
+    /// Without a spool: the most bytes of request bodies held in memory; newer batches are dropped (counted).
+    package var maxQueuedBytes = 64 << 20
+    /// Extra CA bundle for https (nil: the system's).
+    package var caFile: String?
+
+    /// Parses `http(s)://host[:port][/path]`.
+    package init(url: String) throws(SettingsError) {
+        guard let schemeEnd = url.firstRange(of: "://") else { throw SettingsError("must start with http:// or https://") }
+        let scheme = url[..<schemeEnd.lowerBound].lowercased()
+        guard scheme == "http" || scheme == "https" else { throw SettingsError("must start with http:// or https://, got \(scheme)://") }
+        tls = scheme == "https"
+        let rest = url[schemeEnd.upperBound...]
+        let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        let authority = rest[..<slash]
+        path = slash < rest.endIndex ? String(rest[slash...]) : "/"
+        if path.hasPrefix("?") { path = "/" + path }
+        guard !authority.contains("@") else { throw SettingsError("put credentials in --webhook-header, not in the URL") }
+        var hostPart = Substring(authority)
+        var portPart: Substring?
+        if hostPart.hasPrefix("["), let close = hostPart.firstIndex(of: "]") {
+            let after = hostPart[hostPart.index(after: close)...]
+            portPart = after.hasPrefix(":") ? after.dropFirst() : nil
+            hostPart = hostPart[hostPart.index(after: hostPart.startIndex)..<close]
+        } else if let colon = hostPart.lastIndex(of: ":") {
+            portPart = hostPart[hostPart.index(after: colon)...]
+            hostPart = hostPart[..<colon]
+        }
+        guard !hostPart.isEmpty else { throw SettingsError("has no host") }
+        host = String(hostPart)
+        if let portPart {
+            guard let p = Int(portPart), (1...65535).contains(p) else { throw SettingsError("port must be 1-65535") }
+            port = p
+        } else {
+            port = tls ? 443 : 80
+        }
+    }
+}
+
+/// Counters of the webhook sink, read by the metrics.
+package struct WebhookCounters: Sendable {
+    package var delivered = 0
+    package var requests = 0
+    package var retried = 0
+    package var deadLettered = 0
+    package var dropped = 0
+    package var spooled = 0
+    package var statusCounts: [Int: Int] = [:]
+}
+
+/// POSTs messages to a webhook as JSON arrays of the stdout objects, on the loop with libevent's HTTP
+/// client and keep-alive connections.
+///
+/// Ordering: messages are spread over `lanes` by a hash of their channel, each lane has one request in
+/// flight at most, so a channel's messages arrive in order while up to `lanes` requests run in parallel.
+/// Outcomes: 2xx delivered; 408, 429, 5xx, timeouts and connection errors retried with exponential backoff
+/// and full jitter, honouring `Retry-After` (seconds); any other 4xx dead-lettered (logged, counted, and
+/// written to the spool's dead-letter file). Signing: `X-Resub-Timestamp: <unix seconds>` and
+/// `X-Resub-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>`.
+///
+/// With a ``Spool`` every sealed request body is written ahead to disk before it is sent, and acknowledged
+/// once delivered or dead-lettered: nothing received is lost to a slow or absent receiver or to a restart.
+/// Without one, bodies wait in memory up to `maxQueuedBytes`; beyond that new batches are dropped and
+/// counted. Loop-only.
+package final class WebhookSink: @unchecked Sendable {
+    private let loop: EventLoop
+    private let configuration: WebhookConfiguration
+    private let spool: Spool?
+    private let logger: Logger
+    private var lanes: [Lane] = []
+    private var random = SystemRandomNumberGenerator()
+    package private(set) var counters = WebhookCounters()
+    /// Called with each request's latency (responses and failures alike).
+    package var onResponse: ((Duration) -> Void)?
+    private var queuedBytes = 0
+    private var closing = false
+    private var drainWaiters: [() -> Void] = []
+    /// Bodies kept in memory beyond this are read back from the spool when their turn comes.
+    private let memoryLimit = 16 << 20
+
+    private struct Body {
+        var bytes: [UInt8]?
+        var count: Int
+        var ref: Spool.Ref?
+        var size: Int
+    }
+
+    private final class Lane: @unchecked Sendable {  // loop-only, like the sink
+        let index: Int
+        let client: HTTPClient
+        var queue = Deque<Body>()
+        var open = OutputBuffer(capacity: 64 << 10)
+        var openCount = 0
+        var lingerTimer: TimerEvent?
+        var inFlight = false
+        var attempt = 0
+        var retryTimer: TimerEvent?
+        /// Bodies handed to the spool and not yet back (kept in order behind them).
+        var appending = 0
+        init(index: Int, client: HTTPClient) {
+            self.index = index
+            self.client = client
+        }
+    }
+
+    /// Creates the sink; records left in the spool by an earlier run are queued first. Loop-only.
+    package init(loop: EventLoop, configuration: WebhookConfiguration, tls: TLSContext?, spool: Spool?, recovered: [Spool.Pending], logger: Logger) {
+        loop.assertInLoop()
+        self.loop = loop
+        self.configuration = configuration
+        self.spool = spool
+        self.logger = logger
+        for i in 0..<max(1, configuration.lanes) {
+            lanes.append(Lane(index: i, client: HTTPClient(loop: loop, host: configuration.host, port: configuration.port, tls: tls, timeout: configuration.timeout)))
+        }
+        for record in recovered {
+            let lane = lanes[record.lane % lanes.count]
+            queuedBytes += record.body.count
+            lane.queue.append(Body(bytes: record.body, count: record.count, ref: record.ref, size: record.body.count))
+        }
+        if !recovered.isEmpty {
+            logger.info("webhook: delivering what the spool kept from an earlier run", metadata: [
+                "requests": "\(recovered.count)", "messages": "\(recovered.reduce(0) { $0 + $1.count })",
+            ])
+        }
+        for lane in lanes { sendNext(lane) }
+    }
+
+    // MARK: Input
+
+    /// Adds a batch of messages (loop thread).
+    package func push(_ batch: MessageBatch) {
+        guard !closing else {
+            counters.dropped += batch.count
+            return
+        }
+        batch.forEachRawMessage { kind, pattern, channel, payload in
+            let lane = lanes[Int(Self.fnv1a(channel) % UInt32(lanes.count))]
+            append(to: lane) { out in
+                JSONLineEncoder.appendMessage(kind: kind, pattern: pattern, channel: channel, payload: payload, to: out, newline: false)
+            }
+        }
+    }
+
+    /// Adds an encoded object (a gap record without its newline) to the first lane.
+    package func push(record: [UInt8]) {
+        guard !closing else { return }
+        var bytes = record
+        if bytes.last == 10 { bytes.removeLast() }
+        append(to: lanes[0]) { out in bytes.withUnsafeBytes { out.append($0) } }
+    }
+
+    private func append(to lane: Lane, _ write: (OutputBuffer) -> Void) {
+        lane.open.append(lane.openCount == 0 ? UInt8(ascii: "[") : UInt8(ascii: ","))
+        write(lane.open)
+        lane.openCount += 1
+        if lane.openCount >= configuration.batchSize {
+            seal(lane)
+        } else if lane.lingerTimer == nil {
+            lane.lingerTimer = loop.scheduleTimer(after: configuration.linger) { [weak self, weak lane] in
+                guard let self, let lane else { return }
+                lane.lingerTimer = nil
+                self.seal(lane)
+            }
+        }
+    }
+
+    private static func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var hash: UInt32 = 2_166_136_261
+        for b in bytes { hash = (hash ^ UInt32(b)) &* 16_777_619 }
+        return hash
+    }
+
+    /// Closes the open batch of a lane into a request body.
+    private func seal(_ lane: Lane) {
+        lane.lingerTimer?.cancel()
+        lane.lingerTimer = nil
+        guard lane.openCount > 0 else { return }
+        lane.open.append(UInt8(ascii: "]"))
+        let bytes = Array(lane.open.bytes)
+        let count = lane.openCount
+        lane.open.reset(shrinkingTo: 1 << 20)
+        lane.openCount = 0
+        if let spool {
+            lane.appending += 1
+            spool.append(lane: lane.index, count: count, body: bytes) { [weak self, weak lane] ref in
+                guard let self, let lane else { return }
+                lane.appending -= 1
+                guard let ref else {
+                    self.counters.dropped += count
+                    self.checkDrained()
+                    return
+                }
+                self.counters.spooled += count
+                let keep = self.queuedBytes < self.memoryLimit
+                self.queuedBytes += keep ? bytes.count : 0
+                lane.queue.append(Body(bytes: keep ? bytes : nil, count: count, ref: ref, size: bytes.count))
+                self.sendNext(lane)
+            }
+        } else {
+            if queuedBytes > 0 && queuedBytes + bytes.count > configuration.maxQueuedBytes {
+                counters.dropped += count
+                logger.error("webhook: queue full, batch dropped (no --spool-dir)", metadata: ["messages": "\(count)", "dropped_total": "\(counters.dropped)"])
+                return
+            }
+            queuedBytes += bytes.count
+            lane.queue.append(Body(bytes: bytes, count: count, ref: nil, size: bytes.count))
+            sendNext(lane)
+        }
+    }
+
+    // MARK: Sending
+
+    private func sendNext(_ lane: Lane) {
+        guard !lane.inFlight, lane.retryTimer == nil, let head = lane.queue.first else {
+            checkDrained()
+            return
+        }
+        lane.inFlight = true
+        guard let body = head.bytes else {
+            // Not kept in memory: the spool has it.
+            guard let spool, let ref = head.ref else { return }
+            spool.read(ref) { [weak self, weak lane] bytes in
+                guard let self, let lane else { return }
+                lane.inFlight = false
+                if let bytes {
+                    self.queuedBytes += bytes.count
+                    lane.queue[lane.queue.startIndex].bytes = bytes
+                } else {
+                    self.logger.error("webhook: spooled request unreadable, skipped", metadata: ["segment": "\(ref.segment)", "offset": "\(ref.offset)"])
+                    self.counters.dropped += head.count
+                    spool.acknowledge(ref)
+                    lane.queue.removeFirst()
+                }
+                self.sendNext(lane)
+            }
+            return
+        }
+        var headers: [(String, String)] = [("Content-Type", "application/json"), ("User-Agent", "resub")]
+        if let secret = configuration.secret {
+            let timestamp = String(Int(RFC3339.wallClockSeconds()))
+            headers.append(("X-Resub-Timestamp", timestamp))
+            headers.append(("X-Resub-Signature", "sha256=" + Self.signature(secret: secret, timestamp: timestamp, body: body)))
+        }
+        headers += configuration.headers
+        let started = ContinuousClock.now
+        counters.requests += 1
+        lane.client.send(method: "POST", path: configuration.path, headers: headers, body: body) { [weak self, weak lane] result in
+            guard let self, let lane else { return }
+            lane.inFlight = false
+            self.onResponse?(started.duration(to: .now))
+            self.completed(lane, result)
+        }
+    }
+
+    /// `hex(HMAC-SHA256(secret, "<timestamp>." + body))`.
+    package static func signature(secret: String, timestamp: String, body: [UInt8]) -> String {
+        var message = Array(timestamp.utf8)
+        message.append(UInt8(ascii: "."))
+        message += body
+        let code = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array(secret.utf8)))
+        return code.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+    }
+
+    private func completed(_ lane: Lane, _ result: Result<HTTPClientResponse, HTTPClientError>) {
+        guard let head = lane.queue.first else { return }
+        switch result {
+        case .success(let response):
+            counters.statusCounts[response.status, default: 0] += 1
+            switch response.status {
+            case 200..<300:
+                finish(lane, head)
+                counters.delivered += head.count
+                lane.attempt = 0
+            case 408, 429, 500...599:
+                retry(lane, reason: "HTTP \(response.status)", retryAfter: response.headers["retry-after"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
+                return
+            default:
+                counters.deadLettered += head.count
+                logger.error("webhook: request rejected, dead-lettered", metadata: [
+                    "status": "\(response.status)", "messages": "\(head.count)",
+                    "response": "\(String(decoding: response.body.prefix(200), as: UTF8.self))",
+                ])
+                if let spool, let bytes = head.bytes { spool.deadLetter(status: response.status, body: bytes) }
+                finish(lane, head)
+                lane.attempt = 0
+            }
+        case .failure(let error):
+            retry(lane, reason: error.description, retryAfter: nil)
+            return
+        }
+        sendNext(lane)
+    }
+
+    private func finish(_ lane: Lane, _ head: Body) {
+        lane.queue.removeFirst()
+        if head.bytes != nil { queuedBytes -= head.size }
+        if let ref = head.ref { spool?.acknowledge(ref) }
+    }
+
+    private func retry(_ lane: Lane, reason: String, retryAfter: Double?) {
+        counters.retried += 1
+        var delay = Backoff.delay(attempt: lane.attempt, configuration: configuration.backoff, random: &random)
+        if let retryAfter, retryAfter >= 0 { delay = max(delay, .milliseconds(Int64(min(retryAfter, 3600) * 1000))) }
+        lane.attempt += 1
+        if lane.attempt == 1 || lane.attempt % 10 == 0 {
+            logger.warning("webhook: request failed, retrying", metadata: ["reason": "\(reason)", "attempt": "\(lane.attempt)", "delay": "\(delay.short)", "lane": "\(lane.index)"])
+        }
+        lane.retryTimer = loop.scheduleTimer(after: delay) { [weak self, weak lane] in
+            guard let self, let lane else { return }
+            lane.retryTimer = nil
+            self.sendNext(lane)
+        }
+    }
+
+    // MARK: Draining
+
+    /// Messages accepted but not yet delivered or dead-lettered (in open batches, queues, or being appended).
+    package var undeliveredMessages: Int {
+        lanes.reduce(0) { $0 + $1.openCount + $1.queue.reduce(0) { $0 + $1.count } }
+    }
+
+    private var isDrained: Bool {
+        lanes.allSatisfy { $0.openCount == 0 && $0.queue.isEmpty && $0.appending == 0 && !$0.inFlight }
+    }
+
+    private func checkDrained() {
+        guard isDrained, !drainWaiters.isEmpty else { return }
+        let waiters = drainWaiters
+        drainWaiters = []
+        for waiter in waiters { waiter() }
+    }
+
+    /// Stops taking messages, seals the open batches, and calls `completion` once everything is delivered
+    /// (or dead-lettered) or at `timeout`, whichever comes first. Loop-only.
+    package func drain(timeout: Duration, completion: @escaping (_ drained: Bool) -> Void) {
+        closing = true
+        for lane in lanes { seal(lane) }
+        var done = false
+        let timer = loop.scheduleTimer(after: timeout) {
+            guard !done else { return }
+            done = true
+            completion(false)
+        }
+        drainWaiters.append {
+            guard !done else { return }
+            done = true
+            timer.cancel()
+            completion(true)
+        }
+        checkDrained()
+    }
+
+    /// Closes the connections and timers. Loop-only.
+    package func close() {
+        closing = true
+        for lane in lanes {
+            lane.lingerTimer?.cancel()
+            lane.retryTimer?.cancel()
+            lane.client.close()
+        }
+    }
+}
+
+extension Duration {
+    fileprivate var seconds: Double {
+        let (s, a) = components
+        return Double(s) + Double(a) / 1e18
+    }
+}
