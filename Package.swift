@@ -54,6 +54,7 @@ let package = Package(
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ],
             swiftSettings: strict
         ),
@@ -67,6 +68,12 @@ let package = Package(
             name: "resub-replay-bench",
             dependencies: ["Resub"],
             path: "Benchmarks/ReplayBenchmark",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "resub-spool-bench",
+            dependencies: ["ResubService", "LibeventLoop", .product(name: "Logging", package: "swift-log")],
+            path: "Benchmarks/SpoolBenchmark",
             swiftSettings: strict
         ),
         .target(

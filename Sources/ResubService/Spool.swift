@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import LibeventLoop
 import Logging
@@ -36,7 +37,8 @@ package final class Spool: @unchecked Sendable {
         package var ref: Ref
         package var lane: Int
         package var count: Int
-        package var body: [UInt8]
+        /// The body, for the first 16 MiB of pending records; later ones are read back when their turn comes.
+        package var body: [UInt8]?
     }
 
     private let directory: String
@@ -50,7 +52,12 @@ package final class Spool: @unchecked Sendable {
     private var offset = 0
     private var unsynced = false
     private var lastSync = ContinuousClock.now
-    private var outstanding: [Ref: Int] = [:]  // unacknowledged records and their sizes
+    /// Unacknowledged records and their sizes (with their running total).
+    private var outstanding: [Ref: Int] = [:]
+    /// The same records in file order (appends and recovery both go in order): the cursor advances by
+    /// popping acknowledged ones from the front.
+    private var order = Deque<Ref>()
+    private var outstandingBytes = 0
     private var acked: Set<Ref> = []
     private var cursor = Ref(segment: 1, offset: 0)
     private var lastCursorWrite = ContinuousClock.now
@@ -93,6 +100,7 @@ package final class Spool: @unchecked Sendable {
             }
             .sorted()
         var pending: [Pending] = []
+        var kept = 0
         for number in segments {
             if number < cursor.segment {
                 unlink(path(number))
@@ -115,7 +123,11 @@ package final class Spool: @unchecked Sendable {
                 }
                 let ref = Ref(segment: number, offset: position)
                 outstanding[ref] = next - position
-                pending.append(Pending(ref: ref, lane: record.lane, count: record.count, body: record.body))
+                order.append(ref)
+                outstandingBytes += next - position
+                let keep = kept < 16 << 20
+                if keep { kept += record.body.count }
+                pending.append(Pending(ref: ref, lane: record.lane, count: record.count, body: keep ? record.body : nil))
                 position = next
             }
         }
@@ -170,8 +182,6 @@ package final class Spool: @unchecked Sendable {
         offset = Int(lseek(fd, 0, SEEK_END))
     }
 
-    private var outstandingBytes: Int { outstanding.values.reduce(0, +) }
-
     // MARK: Operations (any thread; work runs on the worker, completions on the loop)
 
     /// Appends a body; `completion` (on the loop) gets its place, or nil when the spool is full or the write
@@ -192,6 +202,8 @@ package final class Spool: @unchecked Sendable {
                 if written == record.count {
                     ref = Ref(segment: segment, offset: offset)
                     outstanding[ref!] = record.count
+                    order.append(ref!)
+                    outstandingBytes += record.count
                     offset += record.count
                     unsynced = true
                     syncIfDue()
@@ -252,13 +264,13 @@ package final class Spool: @unchecked Sendable {
     }
 
     /// Messages refused because the spool was full.
-    package var refusedMessages: Int { worker.sync { refused } }
+    package var refusedMessages: Int { worker.sync { self.refused } }
 
     /// Corrupt records skipped at start-up.
-    package var corruptRecords: Int { worker.sync { corrupt } }
+    package var corruptRecords: Int { worker.sync { self.corrupt } }
 
     /// Bytes of unacknowledged records.
-    package var bytes: Int { worker.sync { outstandingBytes } }
+    package var bytes: Int { worker.sync { self.outstandingBytes } }
 
     /// Housekeeping, once a second from the loop: syncs appends not yet synced and writes a cursor that
     /// moved since it was last written.
@@ -275,7 +287,7 @@ package final class Spool: @unchecked Sendable {
 
     /// Syncs, writes the cursor and stops the worker.
     package func close() {
-        worker.sync {
+        worker.sync { [self] in
             advanceCursor(force: true)
             if fd >= 0 {
                 fdatasync(fd)
@@ -297,15 +309,15 @@ package final class Spool: @unchecked Sendable {
 
     private func advanceCursor(force: Bool) {
         defer { if force && cursorDirty { writeCursor() } }
-        let ordered = outstanding.keys.sorted()
         var newCursor: Ref?
-        for ref in ordered {
-            guard acked.contains(ref) else {
-                newCursor = ref
+        while let first = order.first {
+            guard acked.contains(first) else {
+                newCursor = first
                 break
             }
-            outstanding[ref] = nil
-            acked.remove(ref)
+            order.removeFirst()
+            outstandingBytes -= outstanding.removeValue(forKey: first) ?? 0
+            acked.remove(first)
         }
         let target = newCursor ?? Ref(segment: segment, offset: offset)
         guard target != cursor else { return }
@@ -390,21 +402,19 @@ final class Worker: @unchecked Sendable {
     }
 
     /// Runs `body` on the worker thread and waits for its result.
-    func sync<T>(_ body: () throws -> T) throws -> T {
-        try withoutActuallyEscaping(body) { escapable in
-            let box = ResultBox<T>()
-            let done = DispatchSemaphore(value: 0)
-            async {
-                box.result = Result { try escapable() }
-                done.signal()
-            }
-            done.wait()
-            return try box.result!.get()
+    func sync<T>(_ body: @escaping () throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        async {
+            box.result = Result { try body() }
+            done.signal()
         }
+        done.wait()
+        return try box.result!.get()
     }
 
     /// Runs `body` on the worker thread and waits for its result.
-    func sync<T>(_ body: () -> T) -> T {
+    func sync<T>(_ body: @escaping () -> T) -> T {
         // A non-throwing body: the throwing path cannot fail.
         try! sync { () throws -> T in body() }
     }

@@ -143,8 +143,8 @@ package final class WebhookSink: @unchecked Sendable {
         }
         for record in recovered {
             let lane = lanes[record.lane % lanes.count]
-            queuedBytes += record.body.count
-            lane.queue.append(Body(bytes: record.body, count: record.count, ref: record.ref, size: record.body.count))
+            queuedBytes += record.body?.count ?? 0
+            lane.queue.append(Body(bytes: record.body, count: record.count, ref: record.ref, size: record.body?.count ?? 0))
         }
         if !recovered.isEmpty {
             logger.info("webhook: delivering what the spool kept from an earlier run", metadata: [
@@ -254,6 +254,7 @@ package final class WebhookSink: @unchecked Sendable {
                 if let bytes {
                     self.queuedBytes += bytes.count
                     lane.queue[lane.queue.startIndex].bytes = bytes
+                    lane.queue[lane.queue.startIndex].size = bytes.count
                 } else {
                     self.logger.error("webhook: spooled request unreadable, skipped", metadata: ["segment": "\(ref.segment)", "offset": "\(ref.offset)"])
                     self.counters.dropped += head.count
