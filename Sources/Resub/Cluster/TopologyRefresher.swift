@@ -84,8 +84,9 @@ package final class TopologyRefresher: ConnectionDelegate, @unchecked Sendable {
     private func finishAttempt() {
         timer?.cancel()
         timer = nil
-        connection?.disconnect()
-        connection = nil
+        // Forget the connection before closing it: disconnect() fails its pending command synchronously, and
+        // that completion must see a stale connection, not start another attempt from inside this one.
+        connection.take()?.disconnect()
     }
 
     private func succeeded(_ map: ShardMap) {
