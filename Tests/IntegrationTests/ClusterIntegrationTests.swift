@@ -34,14 +34,6 @@ private extension Trait where Self == SharedClusterTrait {
     static var sharedCluster: Self { Self() }
 }
 
-/// Runs blocking fixture work (process start-up, bounded polling with sleeps) on a Dispatch thread, so
-/// that it never holds a thread of the cooperative pool the subscriber's consumers need.
-private func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async { continuation.resume(with: Result { try body() }) }
-    }
-}
-
 /// Polls `condition` every 25 ms until it holds or `seconds` pass; returns whether it held.
 private func eventually(within seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
