@@ -74,8 +74,9 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
     package func add(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void) {
         guard !stopped else { return completion(.failure(ResubError(.shutDown, "subscriber is shut down"))) }
         if kind == .shardChannel {
-            apply(machine.add(names))
-            completion(.success(()))
+            // Like a standalone link: returns once every involved link confirmed (or at once for a link
+            // not connected yet, or for a channel whose slot has no known owner: both are replayed later).
+            apply(machine.add(names), completion: completion)
             return
         }
         broadcastDesired[kind].formUnion(names)
@@ -139,18 +140,30 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
 
     // MARK: Acting on the machine's decisions
 
-    private func apply(_ actions: [ShardedStateMachine.Action]) {
+    private func apply(_ actions: [ShardedStateMachine.Action], completion: ((Result<Void, ResubError>) -> Void)? = nil) {
+        var waiting = 1
+        var firstError: ResubError?
+        let done: (Result<Void, ResubError>) -> Void = { result in
+            // MOVED/ASK/TRYAGAIN/CLUSTERDOWN are routing, not refusals: the manager re-routes after a refresh.
+            if case .failure(let error) = result, firstError == nil, !Self.isRouting(error) { firstError = error }
+            waiting -= 1
+            if waiting == 0 { completion?(firstError.map { .failure($0) } ?? .success(())) }
+        }
+        defer { done(.success(())) }
         for action in actions {
             switch action {
             case .openLink(let node, let names):
                 precondition(shardLinks[node.address] == nil, "opening a second link to \(node.address)")
-                let link = makeLink(endpoint: endpoint(for: node), desired: SubscriptionSet(shardChannels: Set(names)))
+                let link = makeLink(endpoint: endpoint(for: node), desired: SubscriptionSet())
                 link.resubscribesLost = false
                 shardLinks[node.address] = link
                 linksOpened += 1
                 link.start()
+                waiting += 1
+                link.add(.shardChannel, names, completion: done)
             case .add(let node, let names):
-                shardLinks[node]?.add(.shardChannel, names) { _ in }
+                waiting += 1
+                if let link = shardLinks[node] { link.add(.shardChannel, names, completion: done) } else { done(.success(())) }
             case .remove(let node, let names):
                 shardLinks[node]?.remove(.shardChannel, names) { _ in }
             case .closeLink(let node):
@@ -235,11 +248,15 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         }
     }
 
+    private static func isRouting(_ error: ResubError) -> Bool {
+        let text = error.serverError ?? ""
+        return text.hasPrefix("MOVED") || text.hasPrefix("ASK") || text.hasPrefix("CLUSTERDOWN") || text.hasPrefix("TRYAGAIN")
+    }
+
     private func linkEvent(_ event: SubscriberEvent) {
         switch event {
         case .subscriptionFailed(.shardChannel, let names, let error):
-            let text = error.serverError ?? ""
-            if text.hasPrefix("MOVED") || text.hasPrefix("ASK") || text.hasPrefix("CLUSTERDOWN") || text.hasPrefix("TRYAGAIN") {
+            if Self.isRouting(error) {
                 toReassert.formUnion(names.filter { machine.desired.contains($0) })
                 refresher?.refresh()
             }
