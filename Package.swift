@@ -76,6 +76,12 @@ let package = Package(
             path: "Benchmarks/SpoolBenchmark",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "resub-cluster-bench",
+            dependencies: ["Resub", "RESP", "TestSupport"],
+            path: "Benchmarks/ClusterBenchmark",
+            swiftSettings: strict
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["RESP", "Resub"],
