@@ -176,8 +176,15 @@ public final class EventLoop: @unchecked Sendable {
         event_active(wakeEvent, 0, 0)
         if let thread { pthread_join(thread, nil) }
         event_free(wakeEvent)
+        baseFreed.withLock { $0 = true }
         event_base_free(base)
     }
+
+    private let baseFreed = Mutex(false)
+
+    /// Whether ``shutdown()`` has freed the base: events still owned by objects must then not be freed
+    /// (libevent would lock the freed base); their memory is small and the process is usually exiting.
+    var isBaseFreed: Bool { baseFreed.withLock { $0 } }
 
     /// Whether ``shutdown()`` has begun.
     public var isShutDown: Bool { inbox.withLock { $0.state != .running } }

@@ -34,7 +34,7 @@ public final class SignalEvent: @unchecked Sendable {
     }
 
     deinit {
-        if let event { event_free(event) }
+        if let event, !loop.isBaseFreed { event_free(event) }
     }
 }
 

@@ -37,11 +37,15 @@ public final class TimerEvent: @unchecked Sendable {
         handler()
     }
 
-    /// Stops the timer; harmless when it already fired or was cancelled. Loop-only.
+    /// Stops the timer and frees its event; harmless when it already fired or was cancelled. Loop-only.
     public func cancel() {
         loop.assertInLoop()
         handler = nil
         disarm()
+        if let event {
+            event_free(event)
+            self.event = nil
+        }
     }
 
     private func disarm() {
@@ -54,7 +58,7 @@ public final class TimerEvent: @unchecked Sendable {
     }
 
     deinit {
-        if let event { event_free(event) }
+        if let event, !loop.isBaseFreed { event_free(event) }
     }
 }
 

@@ -67,8 +67,8 @@ package final class BoundedSinkQueue: @unchecked Sendable {
 
     /// Queues a record (a gap line) in order with the batches; records are small and never dropped for
     /// space.
-    package func push(record: [UInt8]) -> PushResult {
-        push(.record(record))
+    package func push(record: [UInt8], onWritten: (@Sendable () -> Void)? = nil) -> PushResult {
+        push(.record(record, onWritten))
     }
 
     private func push(_ item: SinkItem) -> PushResult {
@@ -153,14 +153,14 @@ package final class BoundedSinkQueue: @unchecked Sendable {
 package enum SinkItem: Sendable {
     /// Messages.
     case batch(MessageBatch)
-    /// One encoded JSON line, newline included.
-    case record([UInt8])
+    /// One encoded JSON line, newline included, and what to call once it is written out.
+    case record([UInt8], (@Sendable () -> Void)?)
 
     /// The bytes accounted for this item.
     package var cost: Int {
         switch self {
         case .batch(let batch): return BoundedSinkQueue.cost(of: batch)
-        case .record(let bytes): return bytes.count + 32
+        case .record(let bytes, _): return bytes.count + 32
         }
     }
 }

@@ -112,6 +112,21 @@ package struct ResubCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Spool size bound in bytes; past it new batches are dropped and counted. (default: 1073741824)", valueName: "N"))
     var spoolMaxBytes: String?
 
+    @Option(name: .customLong("stream"), help: ArgumentHelp("Read this stream with XREAD BLOCK on a dedicated connection (repeatable).", valueName: "KEY"))
+    var streams: [String] = []
+
+    @Option(help: ArgumentHelp("Read the streams as this consumer group (XREADGROUP; created if missing); entries are XACKed once the sink accepted them.", valueName: "G"))
+    var group: String?
+
+    @Option(help: ArgumentHelp("This instance's consumer name in --group.", valueName: "C"))
+    var consumer: String?
+
+    @Option(help: ArgumentHelp("Where plain XREAD starts when --state-dir has nothing: $ (new entries), 0 (all) or an ID. (default: $)", valueName: "ID|$|0"))
+    var streamStart: String?
+
+    @Option(help: ArgumentHelp("Directory where plain XREAD keeps the last IDs written, so a restart resumes there.", valueName: "DIR"))
+    var stateDir: String?
+
     package init() {}
 
     /// The flags that were given, as the top settings layer.
@@ -151,6 +166,11 @@ package struct ResubCommand: AsyncParsableCommand {
         set("webhook_ca", webhookCa)
         set("spool_dir", spoolDir)
         set("spool_max_bytes", spoolMaxBytes)
+        set("streams", streams)
+        set("group", group)
+        set("consumer", consumer)
+        set("stream_start", streamStart)
+        set("state_dir", stateDir)
         return s
     }
 

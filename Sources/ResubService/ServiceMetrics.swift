@@ -30,6 +30,7 @@ package final class ServiceMetrics: Sendable {
     private let webhookDropped: Metrics.Counter
     private let webhookUndelivered: Metrics.Gauge
     private let spoolBytes: Metrics.Gauge
+    private let streamEntriesRead: Metrics.Counter
 
     private struct State {
         var lastMessageAt: ContinuousClock.Instant?
@@ -59,6 +60,7 @@ package final class ServiceMetrics: Sendable {
         webhookDropped = Metrics.Counter(label: "resub_messages_dropped_total", dimensions: [("reason", "webhook_queue_or_spool_full")], factory: factory)
         webhookUndelivered = Metrics.Gauge(label: "resub_webhook_undelivered_messages", factory: factory)
         spoolBytes = Metrics.Gauge(label: "resub_spool_bytes", factory: factory)
+        streamEntriesRead = Metrics.Counter(label: "resub_stream_entries_read_total", factory: factory)
         subscriptionGauges = SubscriptionKind.allCases.map {
             Metrics.Gauge(label: "resub_subscriptions", dimensions: [("kind", $0.jsonKey)], factory: factory)
         }
@@ -71,6 +73,11 @@ package final class ServiceMetrics: Sendable {
         if counts.pmessage > 0 { receivedPmessage.increment(by: counts.pmessage) }
         if counts.smessage > 0 { receivedSmessage.increment(by: counts.smessage) }
         state.withLock { $0.lastMessageAt = .now }
+    }
+
+    /// Stream entries read.
+    package func streamEntries(_ count: Int) {
+        streamEntriesRead.increment(by: count)
     }
 
     /// Messages the sink could not take.

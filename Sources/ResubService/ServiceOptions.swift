@@ -47,6 +47,14 @@ package struct ServiceOptions: Sendable {
     package var spoolDirectory: String?
     /// The spool's size bound.
     package var spoolMaxBytes = 1 << 30
+    /// Streams to read with XREAD BLOCK (or XREADGROUP with a group).
+    package var streams: [String] = []
+    /// The consumer group and consumer name.
+    package var group: (name: String, consumer: String)?
+    /// Where plain XREAD starts when the state file has nothing: `$`, `0` or an ID.
+    package var streamStart = "$"
+    /// Where plain XREAD keeps its last IDs.
+    package var stateDirectory: String?
 
     package init(endpoints: [RedisEndpoint], subscriptions: SubscriptionSet) {
         self.endpoints = endpoints
@@ -70,10 +78,26 @@ package struct ServiceOptions: Sendable {
         }
         let subscriptions = SubscriptionSet(
             channels: Set(s.list("channels")), patterns: Set(s.list("patterns")), shardChannels: Set(s.list("shard_channels")))
-        guard !subscriptions.isEmpty else {
-            throw SettingsError("nothing to subscribe: give at least one --channel, --pattern or --shard-channel (or channels/patterns/shard_channels in --config)")
+        let streams = s.list("streams")
+        guard !subscriptions.isEmpty || !streams.isEmpty else {
+            throw SettingsError("nothing to subscribe: give at least one --channel, --pattern, --shard-channel or --stream (or channels/patterns/shard_channels/streams in --config)")
         }
         self.init(endpoints: endpoints, subscriptions: subscriptions)
+        if streams.contains("") { throw SettingsError("\(s.name(of: "streams")): a stream key must not be empty") }
+        self.streams = Array(Set(streams)).sorted()
+        switch (s.string("group"), s.string("consumer")) {
+        case (let g?, let c?) where !g.isEmpty && !c.isEmpty: group = (g, c)
+        case (nil, nil): break
+        default: throw SettingsError("\(s.name(of: s.string("group") == nil ? "consumer" : "group")) needs both --group and --consumer")
+        }
+        if group != nil && streams.isEmpty { throw SettingsError("\(s.name(of: "group")) needs --stream") }
+        if let start = s.string("stream_start") {
+            guard start == "$" || StreamID.parts(start) != nil else {
+                throw SettingsError("\(s.name(of: "stream_start")) must be $, 0 or a stream ID like 1700000000000-0, got '\(start)'")
+            }
+            streamStart = start
+        }
+        stateDirectory = s.string("state_dir").flatMap { $0.isEmpty ? nil : $0 }
         if let text = s.string("format") {
             guard let f = OutputFormat(rawValue: text) else { throw SettingsError("\(s.name(of: "format")) must be json or raw, got '\(text)'") }
             format = f
@@ -103,6 +127,9 @@ package struct ServiceOptions: Sendable {
         emitGaps = try s.bool("emit_gaps") ?? false
         replayBatch = try s.int("replay_batch") ?? replayBatch
         cluster = try s.bool("cluster") ?? false
+        if cluster && !streams.isEmpty {
+            throw SettingsError("\(s.name(of: "streams")) is not supported with --cluster yet (run a separate resub against the stream's node)")
+        }
         if let text = s.string("slots") {
             guard cluster else { throw SettingsError("\(s.name(of: "slots")) needs cluster mode (--cluster)") }
             do {

@@ -103,6 +103,70 @@ package final class ServiceRunner: Sendable {
                 }
             })
         flow.subscriber = subscriber
+        // Streams: a reader on a connection of its own; XACK (groups) or the state file (plain XREAD) only
+        // after the sink accepted the entries.
+        var streamState: StreamState?
+        var reader: BlockingReader?
+        let acks = AckTracker()
+        if !options.streams.isEmpty {
+            do {
+                streamState = try StreamState(directory: options.stateDirectory)
+            } catch {
+                logger.critical("cannot read the stream state: \(error)", metadata: ["dir": "\(options.stateDirectory ?? "")"])
+                await subscriber.shutdown()
+                loop.shutdown()
+                return 1
+            }
+            let state = streamState!
+            let starts = options.streams.map { (key: $0, start: state.lastID($0) ?? options.streamStart) }
+            let configuration = StreamReaderConfiguration(
+                endpoint: options.endpoints[0], streams: starts,
+                group: options.group.map { StreamReaderConfiguration.Group(name: $0.name, consumer: $0.consumer) },
+                clientName: options.clientName,
+                health: HealthConfiguration(pingInterval: options.pingInterval, pingTimeout: options.pingTimeout, backoff: options.backoff),
+                connectTimeout: options.connectTimeout)
+            let box = ReaderBox()
+            let grouped = options.group != nil
+            let push: @Sendable (_ record: [UInt8], _ stream: String, _ callback: (@Sendable () -> Void)?) -> Void = { record, stream, callback in
+                if let webhook {
+                    webhook.push(record: record, key: Array(stream.utf8), onDelivered: callback)
+                } else {
+                    sink.push(record: record, onWritten: callback)
+                }
+            }
+            let handler: ([StreamEntry]) -> Void = { entries in
+                metrics.streamEntries(entries.count)
+                for (stream, list) in Dictionary(grouping: entries, by: \.stream) {
+                    let lastID = list[list.count - 1].id
+                    let accepted: @Sendable () -> Void
+                    if grouped {
+                        accepted = {
+                            acks.started()
+                            loop.execute {
+                                guard let reader = box.reader else { return acks.finished() }
+                                reader.acknowledgeOnLoop(list) { _ in acks.finished() }
+                            }
+                        }
+                    } else {
+                        accepted = { state.written(stream, lastID) }
+                    }
+                    for (i, entry) in list.enumerated() {
+                        push(StreamRecord.encode(entry), stream, i == list.count - 1 ? accepted : nil)
+                    }
+                }
+            }
+            let eventHandler: (SubscriberEvent) -> Void = { event in
+                Self.log(event, logger)
+                metrics.record(event)
+            }
+            reader = BlockingReader(configuration: configuration, loop: loop, ownsLoop: false, handler: handler, eventHandler: eventHandler)
+            box.reader = reader
+            logger.info("reading streams", metadata: [
+                "streams": "\(options.streams.joined(separator: ","))",
+                "group": "\(options.group.map { "\($0.name)/\($0.consumer)" } ?? "none")",
+                "starts": "\(starts.map { "\($0.key)=\($0.start)" }.joined(separator: ","))",
+            ])
+        }
         logger.info("resub starting", metadata: [
             "url": "\(options.endpoints.map(\.redacted).joined(separator: ","))",
             "mode": "\(options.cluster ? "cluster" : "standalone")",
@@ -112,6 +176,7 @@ package final class ServiceRunner: Sendable {
         ])
         let signals = SignalHandles()
         let configured = ConfiguredSubscriptions(options.subscriptions)
+        let savedState = streamState
         loop.execute { [self] in
             signals.handles = [SIGTERM, SIGINT].map { sig in
                 loop.onSignal(sig) { [self] s in requestStop(s == SIGTERM ? "SIGTERM" : "SIGINT") }
@@ -121,6 +186,9 @@ package final class ServiceRunner: Sendable {
             })
             if let openSpool {
                 signals.spoolTick = loop.scheduleTimer(after: .seconds(1), repeating: true) { openSpool.tick() }
+            }
+            if let streamState = savedState {
+                signals.stateTick = loop.scheduleTimer(after: .milliseconds(200), repeating: true) { streamState.save() }
             }
             if let admin = options.admin {
                 let api = AdminAPI(subscriber: subscriber, token: options.adminToken, metrics: {
@@ -172,10 +240,19 @@ package final class ServiceRunner: Sendable {
             summary = ["written": "\(sink.writtenCount)", "dropped": "\(sink.droppedMessageCount)"]
         }
         sink.finish()
+        if let reader {
+            // The last acknowledgements of what the sink accepted go out before the reader's side connection
+            // closes (bounded); anything read after the sink closed is neither written nor acknowledged, so it
+            // is read again after a restart.
+            await acks.waitUntilIdle(timeout: .seconds(1))
+            reader.disconnect()
+            streamState?.save()
+        }
         loop.execute {
             signals.handles.forEach { $0.cancel() }
             signals.admin?.close()
             signals.spoolTick?.cancel()
+            signals.stateTick?.cancel()
         }
         loop.shutdown()
         logger.info("stopped", metadata: summary)
@@ -295,6 +372,25 @@ private final class SignalHandles: @unchecked Sendable {
     var handles: [SignalEvent] = []
     var admin: HTTPServer?
     var spoolTick: TimerEvent?
+    var stateTick: TimerEvent?
+}
+
+/// The stream reader, reachable from its own handler.
+private final class ReaderBox: @unchecked Sendable {
+    var reader: BlockingReader?
+}
+
+/// XACKs sent and not yet answered, so shutdown can let them finish.
+private final class AckTracker: @unchecked Sendable {
+    private let count = Mutex(0)
+    func started() { count.withLock { $0 += 1 } }
+    func finished() { count.withLock { $0 -= 1 } }
+    func waitUntilIdle(timeout: Duration) async {
+        let deadline = ContinuousClock.now + timeout
+        while count.withLock({ $0 }) > 0, ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(5))
+        }
+    }
 }
 
 /// The subscriptions the configuration asked for last (SIGHUP applies the difference to them). Loop thread.

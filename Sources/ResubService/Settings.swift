@@ -54,6 +54,7 @@ package struct Settings: Sendable {
         "webhook": .string, "webhook_secret": .string, "webhook_headers": .list, "webhook_batch": .int,
         "webhook_linger": .int, "webhook_concurrency": .int, "webhook_timeout": .seconds, "webhook_ca": .string,
         "spool_dir": .string, "spool_max_bytes": .int,
+        "streams": .list, "group": .string, "consumer": .string, "stream_start": .string, "state_dir": .string,
     ]
 
     private(set) var values: [String: (Value, SettingSource)] = [:]

@@ -73,10 +73,14 @@ package final class StdoutSink: @unchecked Sendable {
         queue.push(batch)
     }
 
-    /// Queues an encoded record (e.g. a gap line), in order with the messages.
-    package func push(record: [UInt8]) {
-        _ = queue.push(record: record)
+    /// Queues an encoded record (a gap line, a stream entry), in order with the messages; `onWritten` runs
+    /// on the writer thread once the record has been written out.
+    package func push(record: [UInt8], onWritten: (@Sendable () -> Void)? = nil) {
+        _ = queue.push(record: record, onWritten: onWritten)
     }
+
+    /// Whether the backlog is past the high-water mark (a reader may hold back).
+    package var isBacklogged: Bool { queue.outstandingBytes >= queue.highWater }
 
     /// Messages dropped because the writer fell behind.
     package var droppedMessageCount: Int { queue.droppedMessageCount }
@@ -126,13 +130,17 @@ package final class StdoutSink: @unchecked Sendable {
         let out = OutputBuffer(capacity: 1 << 20)
         var reason = FinishReason.drained
         var count = 0
+        var writtenCallbacks: [@Sendable () -> Void] = []
         outer: while true {
             let items = queue.popAll()
             if items.isEmpty { break }
             for item in items {
                 guard case .batch(let batch) = item else {
-                    if case .record(let bytes) = item { bytes.withUnsafeBytes { out.append($0) } }
-                    _ = queue.release(item.cost)
+                    if case .record(let bytes, let onWritten) = item {
+                        bytes.withUnsafeBytes { out.append($0) }
+                        if let onWritten { writtenCallbacks.append(onWritten) }
+                    }
+                    if queue.release(item.cost) { onDrained() }
                     continue
                 }
                 var stop = false
@@ -166,6 +174,8 @@ package final class StdoutSink: @unchecked Sendable {
                 reason = .outputFailed(e)
                 break
             }
+            for callback in writtenCallbacks { callback() }
+            writtenCallbacks.removeAll()
             pthread_mutex_lock(&lock)
             written = count
             pthread_mutex_unlock(&lock)

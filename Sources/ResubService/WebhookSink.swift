@@ -111,6 +111,8 @@ package final class WebhookSink: @unchecked Sendable {
         var count: Int
         var ref: Spool.Ref?
         var size: Int
+        /// What to call once this request is delivered (stream entries waiting for their XACK).
+        var onDelivered: [@Sendable () -> Void] = []
     }
 
     private final class Lane: @unchecked Sendable {  // loop-only, like the sink
@@ -119,6 +121,7 @@ package final class WebhookSink: @unchecked Sendable {
         var queue = Deque<Body>()
         var open = OutputBuffer(capacity: 64 << 10)
         var openCount = 0
+        var openCallbacks: [@Sendable () -> Void] = []
         var lingerTimer: TimerEvent?
         var inFlight = false
         var attempt = 0
@@ -170,12 +173,15 @@ package final class WebhookSink: @unchecked Sendable {
         }
     }
 
-    /// Adds an encoded object (a gap record without its newline) to the first lane.
-    package func push(record: [UInt8]) {
+    /// Adds an encoded object (a gap record or stream entry, newline dropped) to the lane of `key`;
+    /// `onDelivered` runs on the loop once the request holding it got a 2xx.
+    package func push(record: [UInt8], key: [UInt8] = [], onDelivered: (@Sendable () -> Void)? = nil) {
         guard !closing else { return }
         var bytes = record
         if bytes.last == 10 { bytes.removeLast() }
-        append(to: lanes[0]) { out in bytes.withUnsafeBytes { out.append($0) } }
+        let lane = key.isEmpty ? lanes[0] : lanes[Int(key.withUnsafeBytes { Self.fnv1a($0) } % UInt32(lanes.count))]
+        append(to: lane) { out in bytes.withUnsafeBytes { out.append($0) } }
+        if let onDelivered { lane.openCallbacks.append(onDelivered) }
     }
 
     private func append(to lane: Lane, _ write: (OutputBuffer) -> Void) {
@@ -207,6 +213,8 @@ package final class WebhookSink: @unchecked Sendable {
         lane.open.append(UInt8(ascii: "]"))
         let bytes = Array(lane.open.bytes)
         let count = lane.openCount
+        let callbacks = lane.openCallbacks
+        lane.openCallbacks = []
         lane.open.reset(shrinkingTo: 1 << 20)
         lane.openCount = 0
         if let spool {
@@ -222,7 +230,7 @@ package final class WebhookSink: @unchecked Sendable {
                 self.counters.spooled += count
                 let keep = self.queuedBytes < self.memoryLimit
                 self.queuedBytes += keep ? bytes.count : 0
-                lane.queue.append(Body(bytes: keep ? bytes : nil, count: count, ref: ref, size: bytes.count))
+                lane.queue.append(Body(bytes: keep ? bytes : nil, count: count, ref: ref, size: bytes.count, onDelivered: callbacks))
                 self.sendNext(lane)
             }
         } else {
@@ -232,7 +240,7 @@ package final class WebhookSink: @unchecked Sendable {
                 return
             }
             queuedBytes += bytes.count
-            lane.queue.append(Body(bytes: bytes, count: count, ref: nil, size: bytes.count))
+            lane.queue.append(Body(bytes: bytes, count: count, ref: nil, size: bytes.count, onDelivered: callbacks))
             sendNext(lane)
         }
     }
@@ -248,6 +256,7 @@ package final class WebhookSink: @unchecked Sendable {
         guard let body = head.bytes else {
             // Not kept in memory: the spool has it.
             guard let spool, let ref = head.ref else { return }
+            let headCount = head.count
             spool.read(ref) { [weak self, weak lane] bytes in
                 guard let self, let lane else { return }
                 lane.inFlight = false
@@ -257,7 +266,7 @@ package final class WebhookSink: @unchecked Sendable {
                     lane.queue[lane.queue.startIndex].size = bytes.count
                 } else {
                     self.logger.error("webhook: spooled request unreadable, skipped", metadata: ["segment": "\(ref.segment)", "offset": "\(ref.offset)"])
-                    self.counters.dropped += head.count
+                    self.counters.dropped += headCount
                     spool.acknowledge(ref)
                     lane.queue.removeFirst()
                 }
@@ -299,6 +308,7 @@ package final class WebhookSink: @unchecked Sendable {
             switch response.status {
             case 200..<300:
                 finish(lane, head)
+                for callback in head.onDelivered { callback() }
                 counters.delivered += head.count
                 lane.attempt = 0
             case 408, 429, 500...599:

@@ -1,0 +1,69 @@
+import LibeventLoop
+import Synchronization
+
+/// One loop thread for any number of subscribers, stream readers and blocking connections, and one
+/// shutdown for all of them.
+///
+/// ```swift
+/// let client = ResubClient()
+/// let subscriber = client.subscriber(try .init(url: "redis://127.0.0.1:6379"))
+/// let reader = client.streamReader(.init(endpoint: try .init(url: "redis://127.0.0.1:6379"), streams: [("events", "$")]))
+/// …
+/// await client.shutdown(deadline: .seconds(2))   // everything closed, no thread left
+/// ```
+public final class ResubClient: Sendable {
+    private let loop = EventLoop(name: "resub-client")
+    private let members = Mutex<Members>(Members())
+
+    private struct Members {
+        var subscribers: [Subscriber] = []
+        var readers: [BlockingReader] = []
+        var connections: [BlockingConnection] = []
+        var shutDown = false
+    }
+
+    /// Creates the client and its loop thread.
+    public init() {}
+
+    /// A subscriber on this client's loop.
+    public func subscriber(_ configuration: SubscriberConfiguration) -> Subscriber {
+        let subscriber = Subscriber(configuration: configuration, loop: loop, ownsLoop: false, batchHandler: nil, eventHandler: nil)
+        members.withLock { $0.subscribers.append(subscriber) }
+        return subscriber
+    }
+
+    /// A stream reader on this client's loop.
+    public func streamReader(_ configuration: StreamReaderConfiguration) -> BlockingReader {
+        let reader = BlockingReader(configuration: configuration, loop: loop, ownsLoop: false, handler: nil)
+        members.withLock { $0.readers.append(reader) }
+        return reader
+    }
+
+    /// A dedicated connection for blocking commands, on this client's loop.
+    public func blockingConnection(_ endpoint: RedisEndpoint, clientName: String? = "resub") -> BlockingConnection {
+        let connection = BlockingConnection(loop: loop, configuration: ConnectionConfiguration(endpoint: endpoint, clientName: clientName))
+        members.withLock { $0.connections.append(connection) }
+        return connection
+    }
+
+    /// Closes every subscriber link, shard link, stream reader and blocking connection at once: whatever is
+    /// pending fails with ``ResubError/Code/disconnected`` and the message and entry sequences end. Then the
+    /// loop thread stops. Returns within `deadline` (closing never waits for a server); idempotent.
+    public func shutdown(deadline: Duration = .seconds(5)) async {
+        let all = members.withLock { m -> Members? in
+            guard !m.shutDown else { return nil }
+            m.shutDown = true
+            return m
+        }
+        guard let all else { return }
+        for reader in all.readers { reader.disconnect() }
+        for connection in all.connections { connection.disconnect() }
+        await withTaskGroup(of: Void.self) { group in
+            for subscriber in all.subscribers { group.addTask { await subscriber.shutdown() } }
+        }
+        // Every close above ran on the loop; this waits for them and stops the thread.
+        let loop = self.loop
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in loop.execute { c.resume() } }
+        loop.shutdown()
+    }
+}

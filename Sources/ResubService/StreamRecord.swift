@@ -1,0 +1,105 @@
+import Foundation
+import Resub
+
+/// Encodes a stream entry as the sink's JSON line:
+/// `{"type":"stream","stream":"events","id":"1700000000000-0","fields":{"k":"v"}}`. A value that is not valid
+/// UTF-8 goes, base64-encoded, into `"fields_base64"` under its field name instead.
+package enum StreamRecord {
+    /// The JSON line, newline included.
+    package static func encode(_ entry: StreamEntry) -> [UInt8] {
+        let out = OutputBuffer(capacity: 128 + entry.fields.reduce(0) { $0 + $1.name.utf8.count + $1.value.count * 2 })
+        out.append("{\"type\":\"stream\",\"stream\":")
+        string(entry.stream, out)
+        out.append(",\"id\":")
+        string(entry.id, out)
+        out.append(",\"fields\":{")
+        var binary: [StreamEntry.Field] = []
+        var first = true
+        for field in entry.fields {
+            guard String(validating: field.value, as: UTF8.self) != nil else {
+                binary.append(field)
+                continue
+            }
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            string(field.name, out)
+            out.append(UInt8(ascii: ":"))
+            field.value.withUnsafeBytes { _ = JSONLineEncoder.appendString($0, to: out, lossy: true) }
+        }
+        out.append(UInt8(ascii: "}"))
+        if !binary.isEmpty {
+            out.append(",\"fields_base64\":{")
+            for (i, field) in binary.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                string(field.name, out)
+                out.append(":\"")
+                field.value.withUnsafeBytes { Base64.append($0, to: out) }
+                out.append(UInt8(ascii: "\""))
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append("}\n")
+        return Array(out.bytes)
+    }
+
+    private static func string(_ text: String, _ out: OutputBuffer) {
+        var text = text
+        _ = text.withUTF8 { JSONLineEncoder.appendString(UnsafeRawBufferPointer($0), to: out, lossy: true) }
+    }
+}
+
+/// The last stream IDs written by plain XREAD, kept in `<state-dir>/streams.json` so a restart resumes after
+/// them (no gap; an entry written but not yet saved when the process died is written again). Saved at most
+/// every 200 ms and at shutdown, atomically (write to a temporary file, then rename).
+package final class StreamState: @unchecked Sendable {
+    private let path: String?
+    private let lock = NSLock()
+    private var ids: [String: String]
+    private var dirty = false
+
+    /// Loads the state file (missing is fine: an empty state).
+    package init(directory: String?) throws {
+        if let directory {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            path = directory + "/streams.json"
+        } else {
+            path = nil
+        }
+        ids = [:]
+        if let path, let data = FileManager.default.contents(atPath: path) {
+            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: String] else {
+                throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path])
+            }
+            ids = object
+        }
+    }
+
+    /// The saved ID of `stream`.
+    package func lastID(_ stream: String) -> String? {
+        lock.withLock { ids[stream] }
+    }
+
+    /// Records that entries up to `id` of `stream` were written (any thread).
+    package func written(_ stream: String, _ id: String) {
+        lock.withLock {
+            if let old = ids[stream], !StreamID.isAfter(id, old) { return }
+            ids[stream] = id
+            dirty = true
+        }
+    }
+
+    /// Writes the file when something changed.
+    package func save() {
+        guard let path else { return }
+        let snapshot: [String: String]? = lock.withLock {
+            guard dirty else { return nil }
+            dirty = false
+            return ids
+        }
+        guard let snapshot, let data = try? JSONSerialization.data(withJSONObject: snapshot, options: [.sortedKeys]) else { return }
+        let temporary = path + ".tmp"
+        if FileManager.default.createFile(atPath: temporary, contents: data) {
+            _ = rename(temporary, path)
+        }
+    }
+}
