@@ -67,8 +67,8 @@ package final class BoundedSinkQueue: @unchecked Sendable {
 
     /// Queues a record (a gap line) in order with the batches; records are small and never dropped for
     /// space.
-    package func push(record: [UInt8], onWritten: (@Sendable () -> Void)? = nil) -> PushResult {
-        push(.record(record, onWritten))
+    package func push(record: [UInt8], onWritten: (@Sendable () -> Void)? = nil, countsAsMessage: Bool = false) -> PushResult {
+        push(.record(record, onWritten, countsAsMessage))
     }
 
     private func push(_ item: SinkItem) -> PushResult {
@@ -153,14 +153,15 @@ package final class BoundedSinkQueue: @unchecked Sendable {
 package enum SinkItem: Sendable {
     /// Messages.
     case batch(MessageBatch)
-    /// One encoded JSON line, newline included, and what to call once it is written out.
-    case record([UInt8], (@Sendable () -> Void)?)
+    /// One encoded JSON line, newline included, what to call once it is written out, and whether it counts
+    /// toward `--count` (stream entries do, gap records do not).
+    case record([UInt8], (@Sendable () -> Void)?, Bool)
 
     /// The bytes accounted for this item.
     package var cost: Int {
         switch self {
         case .batch(let batch): return BoundedSinkQueue.cost(of: batch)
-        case .record(let bytes, _): return bytes.count + 32
+        case .record(let bytes, _, _): return bytes.count + 32
         }
     }
 }

@@ -131,7 +131,7 @@ package final class ServiceRunner: Sendable {
                 if let webhook {
                     webhook.push(record: record, key: Array(stream.utf8), onDelivered: callback)
                 } else {
-                    sink.push(record: record, onWritten: callback)
+                    sink.push(record: record, onWritten: callback, countsAsMessage: true)
                 }
             }
             let handler: ([StreamEntry]) -> Void = { entries in

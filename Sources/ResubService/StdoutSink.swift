@@ -75,8 +75,8 @@ package final class StdoutSink: @unchecked Sendable {
 
     /// Queues an encoded record (a gap line, a stream entry), in order with the messages; `onWritten` runs
     /// on the writer thread once the record has been written out.
-    package func push(record: [UInt8], onWritten: (@Sendable () -> Void)? = nil) {
-        _ = queue.push(record: record, onWritten: onWritten)
+    package func push(record: [UInt8], onWritten: (@Sendable () -> Void)? = nil, countsAsMessage: Bool = false) {
+        _ = queue.push(record: record, onWritten: onWritten, countsAsMessage: countsAsMessage)
     }
 
     /// Whether the backlog is past the high-water mark (a reader may hold back).
@@ -136,9 +136,18 @@ package final class StdoutSink: @unchecked Sendable {
             if items.isEmpty { break }
             for item in items {
                 guard case .batch(let batch) = item else {
-                    if case .record(let bytes, let onWritten) = item {
+                    if case .record(let bytes, let onWritten, let counts) = item {
                         bytes.withUnsafeBytes { out.append($0) }
                         if let onWritten { writtenCallbacks.append(onWritten) }
+                        if counts {
+                            count += 1
+                            if let limit, count >= limit {
+                                if queue.release(item.cost) { onDrained() }
+                                if out.drain(to: fd) == 0 { for callback in writtenCallbacks { callback() } }
+                                reason = .countReached
+                                break outer
+                            }
+                        }
                     }
                     if queue.release(item.cost) { onDrained() }
                     continue
