@@ -31,6 +31,10 @@ public struct SocketOptions: Sendable, Hashable {
     public var keepAliveCount: Int
     /// The most bytes one read callback takes from the socket.
     public var maxSingleRead: Int
+    /// TLS (certificate and host-name verification as the context says); nil for plain TCP.
+    public var tls: TLSContext?
+    /// The host name to verify and send as SNI (defaults to the address's host).
+    public var serverName: String?
 
     /// Defaults: 5 s connect timeout, keepalive after 15 s idle then every 5 s, 3 probes; 256 KiB reads.
     public init(
@@ -46,6 +50,20 @@ public struct SocketOptions: Sendable, Hashable {
         self.keepAliveCount = keepAliveCount
         self.maxSingleRead = maxSingleRead
     }
+
+    /// Options compare by their values; the TLS context by identity.
+    public static func == (a: SocketOptions, b: SocketOptions) -> Bool {
+        a.connectTimeout == b.connectTimeout && a.keepAliveIdle == b.keepAliveIdle && a.keepAliveInterval == b.keepAliveInterval
+            && a.keepAliveCount == b.keepAliveCount && a.maxSingleRead == b.maxSingleRead && a.tls === b.tls && a.serverName == b.serverName
+    }
+
+    /// Hashes the values ``==`` compares.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(connectTimeout)
+        hasher.combine(maxSingleRead)
+        hasher.combine(tls.map(ObjectIdentifier.init))
+        hasher.combine(serverName)
+    }
 }
 
 /// Why a socket closed (or failed to connect).
@@ -60,6 +78,8 @@ public enum SocketError: Error, Sendable, Hashable, CustomStringConvertible {
     case system(errno: Int32, message: String)
     /// The address is unusable (e.g. a Unix socket path that is too long).
     case invalidAddress(String)
+    /// The TLS handshake failed (certificate not trusted, wrong host name, protocol error).
+    case tls(String)
 
     /// A short explanation.
     public var description: String {
@@ -69,6 +89,7 @@ public enum SocketError: Error, Sendable, Hashable, CustomStringConvertible {
         case .resolve(let m): return "could not resolve host: \(m)"
         case .system(let e, let m): return "\(m) (errno \(e))"
         case .invalidAddress(let m): return "invalid address: \(m)"
+        case .tls(let m): return "TLS: \(m)"
         }
     }
 }
@@ -126,7 +147,19 @@ public final class BufferedSocket: @unchecked Sendable {
     fileprivate func start() {
         starting = true
         defer { starting = false }
-        guard let bev = bufferevent_socket_new(loop.base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue)) else {
+        let created: OpaquePointer?
+        if let tls = options.tls {
+            var host = options.serverName ?? ""
+            if host.isEmpty, case .tcp(let h, _) = address { host = h }
+            guard let ssl = tls.makeSSL(host: host) else {
+                failSoon(.tls("cannot create a TLS session: \(TLSContext.lastError())"))
+                return
+            }
+            created = bufferevent_openssl_socket_new(loop.base, -1, ssl, BUFFEREVENT_SSL_CONNECTING, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
+        } else {
+            created = bufferevent_socket_new(loop.base, -1, Int32(BEV_OPT_CLOSE_ON_FREE.rawValue))
+        }
+        guard let bev = created else {
             failSoon(.system(errno: errno, message: "bufferevent_socket_new failed"))
             return
         }
@@ -232,6 +265,17 @@ public final class BufferedSocket: @unchecked Sendable {
             readable()
             closeWithError(.endOfFile)
         } else if what & Int32(BEV_EVENT_ERROR) != 0 {
+            if let bev, options.tls != nil {
+                let sslError = bufferevent_get_openssl_error(bev)
+                if sslError != 0 {
+                    var buffer = [CChar](repeating: 0, count: 256)
+                    ERR_error_string_n(sslError, &buffer, buffer.count)
+                    var text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                    if text.contains("certificate verify failed") { text += " (untrusted certificate or host name mismatch)" }
+                    closeWithError(.tls(text))
+                    return
+                }
+            }
             if let bev, case .tcp(let host, _) = address, !isConnected {
                 let dnsError = bufferevent_socket_get_dns_error(bev)
                 if dnsError != 0 {
@@ -266,6 +310,12 @@ public final class BufferedSocket: @unchecked Sendable {
                 setsockopt(fd, Int32(IPPROTO_TCP), TCP_KEEPCNT, &count, socklen_t(MemoryLayout<Int32>.size))
             }
         }
+        if options.tls != nil {
+            // TLS: the bufferevent reads (and decrypts); our own read event would see ciphertext.
+            bufferevent_enable(bev, Int16(isReadingPaused ? EV_WRITE : EV_READ | EV_WRITE))
+            delegate?.socketDidConnect(self)
+            return
+        }
         bufferevent_disable(bev, Int16(EV_READ))
         bufferevent_enable(bev, Int16(EV_WRITE))
         readBuffer = .allocate(byteCount: options.maxSingleRead, alignment: 16)
@@ -293,11 +343,11 @@ public final class BufferedSocket: @unchecked Sendable {
     /// peer down. Loop-only.
     public var isReadingPaused = false {
         didSet {
-            guard oldValue != isReadingPaused, isConnected, let readEvent else { return }
-            if isReadingPaused {
-                event_del(readEvent)
-            } else {
-                event_add(readEvent, nil)
+            guard oldValue != isReadingPaused, isConnected else { return }
+            if let readEvent {
+                if isReadingPaused { event_del(readEvent) } else { event_add(readEvent, nil) }
+            } else if let bev {
+                if isReadingPaused { bufferevent_disable(bev, Int16(EV_READ)) } else { bufferevent_enable(bev, Int16(EV_READ)) }
             }
         }
     }

@@ -35,6 +35,9 @@ public final class TLSContext: @unchecked Sendable {
 
     deinit { SSL_CTX_free(context) }
 
+    /// The system CA bundle with full verification, made once.
+    public static let systemDefault: TLSContext? = try? TLSContext()
+
     /// A new SSL object for a connection to `host`: SNI set and, when verifying, the host name checked.
     func makeSSL(host: String) -> OpaquePointer? {
         guard let ssl = SSL_new(context) else { return nil }

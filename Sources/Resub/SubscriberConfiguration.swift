@@ -29,6 +29,9 @@ public struct SubscriberConfiguration: Sendable {
     public var messageBufferBatches: Int
     /// Parser limits against a broken or hostile server.
     public var parserLimits: RESPParserConfiguration
+    /// TLS for `rediss://` endpoints (and every cluster node found from a TLS seed): CA bundle, client
+    /// certificate. Nil with a `rediss://` URL means the system CA bundle with full verification.
+    public var tls: TLSContext?
 
     /// Creates a configuration for `endpoint`.
     public init(
@@ -62,8 +65,11 @@ public struct SubscriberConfiguration: Sendable {
     }
 
     var connectionConfiguration: ConnectionConfiguration {
-        ConnectionConfiguration(
+        let usesTLS = cluster?.seeds.first?.tls ?? endpoint.tls
+        var socket = SocketOptions(connectTimeout: connectTimeout)
+        socket.tls = usesTLS ? (tls ?? TLSContext.systemDefault) : nil
+        return ConnectionConfiguration(
             endpoint: endpoint, clientName: clientName, protocolPreference: protocolPreference,
-            socket: SocketOptions(connectTimeout: connectTimeout), parser: parserLimits)
+            socket: socket, parser: parserLimits)
     }
 }

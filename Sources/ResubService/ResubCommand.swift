@@ -127,6 +127,18 @@ package struct ResubCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Directory where plain XREAD keeps the last IDs written, so a restart resumes there.", valueName: "DIR"))
     var stateDir: String?
 
+    @Option(help: ArgumentHelp("PEM CA bundle trusted for rediss:// (default: the system's).", valueName: "FILE"))
+    var tlsCa: String?
+
+    @Option(help: ArgumentHelp("Client certificate (PEM) for rediss:// servers that require one; with --tls-key.", valueName: "FILE"))
+    var tlsCert: String?
+
+    @Option(help: ArgumentHelp("The client certificate's private key (PEM).", valueName: "FILE"))
+    var tlsKey: String?
+
+    @Option(help: ArgumentHelp("Read the Redis password from this file (first line) instead of the URL; RESUB_PASSWORD works too.", valueName: "FILE"))
+    var passwordFile: String?
+
     package init() {}
 
     /// The flags that were given, as the top settings layer.
@@ -171,6 +183,10 @@ package struct ResubCommand: AsyncParsableCommand {
         set("consumer", consumer)
         set("stream_start", streamStart)
         set("state_dir", stateDir)
+        set("tls_ca", tlsCa)
+        set("tls_cert", tlsCert)
+        set("tls_key", tlsKey)
+        set("password_file", passwordFile)
         return s
     }
 

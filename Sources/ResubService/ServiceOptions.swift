@@ -1,3 +1,4 @@
+import Foundation
 import LibeventLoop
 import Resub
 
@@ -55,6 +56,8 @@ package struct ServiceOptions: Sendable {
     package var streamStart = "$"
     /// Where plain XREAD keeps its last IDs.
     package var stateDirectory: String?
+    /// TLS settings for `rediss://` (CA bundle, client certificate); nil: the system bundle.
+    package var tls: TLSContext?
 
     package init(endpoints: [RedisEndpoint], subscriptions: SubscriptionSet) {
         self.endpoints = endpoints
@@ -72,6 +75,21 @@ package struct ServiceOptions: Sendable {
             } catch {
                 throw SettingsError("\(s.name(of: "urls")): \(error.message)")
             }
+        }
+        // A password from a file or the environment (RESUB_PASSWORD) instead of the URL: it never shows in
+        // a process listing. It applies to every URL (cluster seeds and the nodes found from them).
+        var password = s.string("password").flatMap { $0.isEmpty ? nil : $0 }
+        if let path = s.string("password_file") {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw SettingsError("\(s.name(of: "password_file")): cannot read \(path)")
+            }
+            var text = String(decoding: data, as: UTF8.self)
+            while text.last == "\n" || text.last == "\r" { text.removeLast() }
+            guard !text.isEmpty else { throw SettingsError("\(s.name(of: "password_file")): \(path) is empty") }
+            password = text
+        }
+        if let password {
+            for i in endpoints.indices { endpoints[i].password = password }
         }
         for key in ["channels", "patterns", "shard_channels"] where s.list(key).contains("") {
             throw SettingsError("\(s.name(of: key)): a name must not be empty")
@@ -98,6 +116,17 @@ package struct ServiceOptions: Sendable {
             streamStart = start
         }
         stateDirectory = s.string("state_dir").flatMap { $0.isEmpty ? nil : $0 }
+        let ca = s.string("tls_ca"), cert = s.string("tls_cert"), key = s.string("tls_key")
+        if cert != nil && key == nil { throw SettingsError("\(s.name(of: "tls_cert")) needs --tls-key") }
+        if key != nil && cert == nil { throw SettingsError("\(s.name(of: "tls_key")) needs --tls-cert") }
+        if ca != nil || cert != nil {
+            do {
+                tls = try TLSContext(caFile: ca, certificateFile: cert, keyFile: key)
+            } catch {
+                let option = ca != nil && "\(error)".contains(ca!) ? "tls_ca" : "tls_cert"
+                throw SettingsError("\(s.name(of: option)): \(error)")
+            }
+        }
         if let text = s.string("format") {
             guard let f = OutputFormat(rawValue: text) else { throw SettingsError("\(s.name(of: "format")) must be json or raw, got '\(text)'") }
             format = f
@@ -190,6 +219,7 @@ package struct ServiceOptions: Sendable {
             initialSubscriptions: subscriptions, replayBatchSize: replayBatch, connectTimeout: connectTimeout,
             backoff: backoff, pingInterval: pingInterval, pingTimeout: pingTimeout)
         if cluster { configuration.cluster = ClusterConfiguration(seeds: endpoints, slots: slots) }
+        configuration.tls = tls
         return configuration
     }
 }

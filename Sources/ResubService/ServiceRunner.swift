@@ -125,6 +125,8 @@ package final class ServiceRunner: Sendable {
                 clientName: options.clientName,
                 health: HealthConfiguration(pingInterval: options.pingInterval, pingTimeout: options.pingTimeout, backoff: options.backoff),
                 connectTimeout: options.connectTimeout)
+            var readerConfiguration = configuration
+            readerConfiguration.tls = options.tls
             let box = ReaderBox()
             let grouped = options.group != nil
             let push: @Sendable (_ record: [UInt8], _ stream: String, _ callback: (@Sendable () -> Void)?) -> Void = { record, stream, callback in
@@ -159,7 +161,7 @@ package final class ServiceRunner: Sendable {
                 Self.log(event, logger)
                 metrics.record(event)
             }
-            reader = BlockingReader(configuration: configuration, loop: loop, ownsLoop: false, handler: handler, eventHandler: eventHandler)
+            reader = BlockingReader(configuration: readerConfiguration, loop: loop, ownsLoop: false, handler: handler, eventHandler: eventHandler)
             box.reader = reader
             logger.info("reading streams", metadata: [
                 "streams": "\(options.streams.joined(separator: ","))",

@@ -55,6 +55,7 @@ package struct Settings: Sendable {
         "webhook_linger": .int, "webhook_concurrency": .int, "webhook_timeout": .seconds, "webhook_ca": .string,
         "spool_dir": .string, "spool_max_bytes": .int,
         "streams": .list, "group": .string, "consumer": .string, "stream_start": .string, "state_dir": .string,
+        "tls_ca": .string, "tls_cert": .string, "tls_key": .string, "password_file": .string, "password": .string,
     ]
 
     private(set) var values: [String: (Value, SettingSource)] = [:]

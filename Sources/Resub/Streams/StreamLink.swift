@@ -42,9 +42,10 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
     ) {
         self.loop = loop
         self.configuration = configuration
+        var socket = SocketOptions(connectTimeout: configuration.connectTimeout)
+        socket.tls = configuration.endpoint.tls ? (configuration.tls ?? TLSContext.systemDefault) : nil
         self.connectionConfiguration = ConnectionConfiguration(
-            endpoint: configuration.endpoint, clientName: configuration.clientName,
-            socket: SocketOptions(connectTimeout: configuration.connectTimeout))
+            endpoint: configuration.endpoint, clientName: configuration.clientName, socket: socket)
         self.health = Health(configuration: configuration.health, random: SystemRandomNumberGenerator())
         self.node = configuration.endpoint.address.description
         self.onEntries = onEntries

@@ -1,3 +1,5 @@
+import LibeventLoop
+
 /// Settings of a ``BlockingReader``.
 public struct StreamReaderConfiguration: Sendable {
     /// A consumer group to read as (XREADGROUP) instead of plain XREAD.
@@ -38,6 +40,8 @@ public struct StreamReaderConfiguration: Sendable {
     public var health: HealthConfiguration
     /// Connect timeout.
     public var connectTimeout: Duration
+    /// TLS for a `rediss://` endpoint (nil: the system CA bundle).
+    public var tls: TLSContext?
 
     /// Creates a configuration.
     public init(
