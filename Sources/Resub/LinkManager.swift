@@ -16,8 +16,11 @@ package protocol LinkManager: AnyObject {
     var confirmed: SubscriptionSet { get }
     /// Every link's node and state.
     var linkStates: [(node: String, state: LinkState)] { get }
+    /// Why each link that is down went down last (node to reason).
+    var lastErrors: [String: ResubError] { get }
 }
 
 extension NodeLink: LinkManager {
     package var linkStates: [(node: String, state: LinkState)] { [(node, state)] }
+    package var lastErrors: [String: ResubError] { lastError.map { [node: $0] } ?? [:] }
 }

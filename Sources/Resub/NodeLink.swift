@@ -23,6 +23,8 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
     package var resubscribesLost = true
 
     private var timers: [Int: TimerEvent] = [:]
+    /// Why the link last went down (cleared when it is healthy again).
+    package private(set) var lastError: ResubError?
     private var builder = MessageBatchBuilder()
     private let onBatch: (MessageBatch) -> Void
     private let onEvent: (SubscriberEvent) -> Void
@@ -101,6 +103,7 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
                     self.apply(self.health.timerFired(id, now: .now))
                 }
             case .stateChanged(let from, let to, let reason):
+                if let reason { lastError = reason } else if to == .healthy { lastError = nil }
                 onEvent(.stateChanged(node: node, from: from, to: to, reason: reason))
             case .reconnectScheduled(let attempt, let delay):
                 onEvent(.reconnectScheduled(node: node, attempt: attempt, delay: delay))

@@ -27,9 +27,16 @@ package final class AdminAPI: @unchecked Sendable {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return json(200, ["status": "ok"])
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
-            let states = subscriber.withLinks { $0.linkStates }
+            let (states, errors) = subscriber.withLinks { ($0.linkStates, $0.lastErrors) }
             let ready = !states.isEmpty && states.allSatisfy { $0.state == .healthy }
-            let links = states.map { ["node": $0.node, "state": $0.state.rawValue] }
+            let links = states.map { link -> [String: String] in
+                var entry = ["node": link.node, "state": link.state.rawValue]
+                if link.state != .healthy, let error = errors[link.node] {
+                    entry["error"] = error.code.rawValue
+                    entry["reason"] = error.description
+                }
+                return entry
+            }
             return json(ready ? 200 : 503, ["ready": ready, "links": links])
         default:
             break

@@ -17,6 +17,7 @@ package final class ServiceMetrics: Sendable {
     private let droppedQueueFull: Metrics.Counter
     private let reconnects: Metrics.Counter
     private let gaps: Metrics.Counter
+    private let authFailures: Metrics.Counter
     private let replayDuration: Metrics.Timer
     private let queueBytes: Metrics.Gauge
     private let sinceLastMessage: Metrics.Gauge
@@ -49,6 +50,7 @@ package final class ServiceMetrics: Sendable {
         droppedQueueFull = Metrics.Counter(label: "resub_messages_dropped_total", dimensions: [("reason", "sink_queue_full")], factory: factory)
         reconnects = Metrics.Counter(label: "resub_reconnects_total", factory: factory)
         gaps = Metrics.Counter(label: "resub_gaps_total", factory: factory)
+        authFailures = Metrics.Counter(label: "resub_authentication_failures_total", factory: factory)
         replayDuration = Metrics.Timer(label: "resub_replay_duration_seconds", factory: factory)
         queueBytes = Metrics.Gauge(label: "resub_sink_queue_bytes", factory: factory)
         sinceLastMessage = Metrics.Gauge(label: "resub_seconds_since_last_message", factory: factory)
@@ -88,8 +90,9 @@ package final class ServiceMetrics: Sendable {
     /// A subscriber event (loop thread).
     package func record(_ event: SubscriberEvent) {
         switch event {
-        case .stateChanged(let node, let from, let to, _):
+        case .stateChanged(let node, let from, let to, let reason):
             if to == .waitingToReconnect && from != .idle { reconnects.increment() }
+            if let reason, reason.code == .authenticationFailed { authFailures.increment() }
             let changed = state.withLock { s -> Bool in
                 s.linkStates[node] = to
                 return true

@@ -241,7 +241,9 @@ package final class ServiceRunner: Sendable {
             }
             summary = ["written": "\(sink.writtenCount)", "dropped": "\(sink.droppedMessageCount)"]
         }
-        sink.finish()
+        if webhook != nil {
+            _ = sink.finish(timeout: .seconds(1))  // the unused stdout writer: idle, so this returns at once
+        }
         if let reader {
             // The last acknowledgements of what the sink accepted go out before the reader's side connection
             // closes (bounded); anything read after the sink closed is neither written nor acknowledged, so it

@@ -135,6 +135,12 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         allLinks.map { ($0.node, $0.state) }.sorted { $0.node < $1.node }
     }
 
+    package var lastErrors: [String: ResubError] {
+        var result: [String: ResubError] = [:]
+        for link in allLinks { if let e = link.lastError { result[link.node] = e } }
+        return result
+    }
+
     /// The node addresses with an open shard link (tests, diagnostics).
     package var shardNodes: [String] { shardLinks.keys.sorted() }
 

@@ -156,6 +156,10 @@ package struct HealthStateMachine<Instant: InstantProtocol, Random: RandomNumber
         }
         healthySince = nil
         pingSentAt = nil
+        if error.code == .authenticationFailed {
+            // A wrong password will not fix itself in 100 ms: retry at the cap, not in a burst.
+            attempt = max(attempt, 64)
+        }
         let delay = Backoff.delay(attempt: attempt, configuration: configuration.backoff, random: &random)
         transition(.waitingToReconnect, reason: error, into: &actions)
         actions.append(.reconnectScheduled(attempt: attempt, delay: delay))
