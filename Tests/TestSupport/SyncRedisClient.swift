@@ -23,8 +23,9 @@ public final class SyncRedisClient: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard rc == 0 else {
+            // No close(fd) here: every stored property is set, so throwing runs deinit, which closes it. A
+            // second close would hit whatever fd another thread opened under that number in between.
             let e = errno
-            close(fd)
             throw FixtureError("connect to \(host):\(port): \(String(cString: strerror(e)))")
         }
     }
