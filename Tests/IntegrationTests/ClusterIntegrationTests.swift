@@ -176,7 +176,7 @@ private func resubExecutable() throws -> String {
 }
 
 /// A `resub` child process writing its stdout and stderr to files; stopped by pid.
-private final class ResubProcess: @unchecked Sendable {
+private final class ClusterResubProcess: @unchecked Sendable {
     let process = Process()
     let stdoutPath: String
     let stderrPath: String
@@ -479,9 +479,9 @@ struct ClusterIntegrationTests {
                  "--client-name", name, "--ping-interval", "0.5", "--ping-timeout", "0.5",
                  "--reconnect-min", "0.05", "--reconnect-max", "0.5"] + channels.flatMap { ["--shard-channel", $0] }
             }
-            let lowProcess = try ResubProcess(executable: executable, arguments: arguments(slots: "0-8191", name: "resub-proc-low"), directory: directory, name: "low")
+            let lowProcess = try ClusterResubProcess(executable: executable, arguments: arguments(slots: "0-8191", name: "resub-proc-low"), directory: directory, name: "low")
             defer { lowProcess.stop() }
-            let highProcess = try ResubProcess(executable: executable, arguments: arguments(slots: "8192-16383", name: "resub-proc-high"), directory: directory, name: "high")
+            let highProcess = try ClusterResubProcess(executable: executable, arguments: arguments(slots: "8192-16383", name: "resub-proc-high"), directory: directory, name: "high")
             defer { highProcess.stop() }
 
             // Subscribed: every channel has exactly one shard subscriber on its master.

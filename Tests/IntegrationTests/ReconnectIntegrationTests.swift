@@ -40,7 +40,7 @@ struct ReconnectIntegrationTests {
         defer { server.stop() }
         let streams = SubscriptionSet(channels: ["seq.chan"], patterns: ["seqp.*"], shardChannels: ["seq.shard"])
         let recorder = SubscriberRecorder(configuration: try configuration(port: server.port, streams))
-        let publisher = SequencePublisher(port: server.port, channel: "seq.chan", patternChannel: "seqp.a", shardChannel: "seq.shard")
+        let publisher = ReconnectPublisher(port: server.port, channel: "seq.chan", patternChannel: "seqp.a", shardChannel: "seq.shard")
         defer { publisher.stop() }
         let outages = 5
         var windows: [Range<Int>] = []  // sequence numbers that must all arrive
@@ -415,7 +415,7 @@ final class SubscriberRecorder: Sendable {
 /// channel (one pipelined write each round, about every 2 ms), on a thread of its own, reconnecting after
 /// failures. It can be paused, which it acknowledges between rounds so that every number below ``next``
 /// has been published (or failed) by then. It ends on ``stop()`` or after two minutes.
-final class SequencePublisher: Sendable {
+final class ReconnectPublisher: Sendable {
     private struct State {
         var next = 0
         var paused = false
