@@ -261,65 +261,26 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
 
     // MARK: Routing
 
+    /// Routes a value the fast path did not take (see ``RESPFrameRoute``).
     private func route(_ value: RESPValue, delegate: any ConnectionDelegate) {
-        switch value {
-        case .push(let elements):
-            routePubSub(elements, delegate: delegate)
-        case .array(let elements) where resp2Subscriber:
-            if elements.count == 2, elements[0].bytes == Self.pong {
-                reply(value)
-            } else if !routePubSub(elements, delegate: delegate, orReply: true) {
-                reply(value)
-            }
-        case .attribute(_, let inner):
-            route(inner, delegate: delegate)
-        default:
-            reply(value)
-        }
-    }
-
-    private static let pong = Array("pong".utf8)
-    private static let message = Array("message".utf8)
-    private static let pmessage = Array("pmessage".utf8)
-    private static let smessage = Array("smessage".utf8)
-
-    /// Routes a push (or RESP2 pub/sub array). Returns false when `orReply` and the frame is not pub/sub.
-    @discardableResult
-    private func routePubSub(_ elements: [RESPValue], delegate: any ConnectionDelegate, orReply: Bool = false) -> Bool {
-        guard let head = elements.first?.bytes else {
-            if !orReply { delegate.connection(self, didReceivePush: .push(elements)) }
-            return !orReply
-        }
-        if let (kind, subscribe) = SubscriptionKind.confirmation(head), elements.count >= 2 {
-            (elements[1].bytes ?? []).withUnsafeBytes { confirm(kind, subscribe: subscribe, name: $0, delegate: delegate) }
-            return true
-        }
-        if let message = Self.messageView(elements, head: head, deliver: { delegate.connection(self, didReceive: $0) }) {
-            return message
-        }
-        if orReply { return false }
-        delegate.connection(self, didReceivePush: .push(elements))
-        return true
-    }
-
-    /// Builds a message view from a parsed frame (the slow path, for frames split across reads).
-    private static func messageView(_ e: [RESPValue], head: [UInt8], deliver: (RESPMessageView) -> Void) -> Bool? {
-        let kind: RESPMessageView.Kind
-        if head == message, e.count == 3 { kind = .message }
-        else if head == pmessage, e.count == 4 { kind = .pmessage }
-        else if head == smessage, e.count == 3 { kind = .smessage }
-        else { return nil }
-        let pattern = kind == .pmessage ? (e[1].bytes ?? []) : []
-        let channel = e[e.count - 2].bytes ?? []
-        let payload = e[e.count - 1].bytes ?? []
-        pattern.withUnsafeBytes { p in
-            channel.withUnsafeBytes { c in
-                payload.withUnsafeBytes { m in
-                    deliver(RESPMessageView(kind: kind, pattern: p, channel: c, payload: m))
+        switch RESPFrameRoute.route(value, arraysArePubSub: resp2Subscriber) {
+        case .message(let kind, let pattern, let channel, let payload):
+            pattern.withUnsafeBytes { p in
+                channel.withUnsafeBytes { c in
+                    payload.withUnsafeBytes { m in
+                        delegate.connection(self, didReceive: RESPMessageView(kind: kind, pattern: p, channel: c, payload: m))
+                    }
                 }
             }
+        case .confirmation(let verb, let name):
+            if let (kind, subscribe) = SubscriptionKind.confirmation(verb) {
+                name.withUnsafeBytes { confirm(kind, subscribe: subscribe, name: $0, delegate: delegate) }
+            }
+        case .reply:
+            reply(value.withoutAttributes)
+        case .otherPush:
+            delegate.connection(self, didReceivePush: value)
         }
-        return true
     }
 
     /// Counts a confirmation against the command at the head of the queue when it is of the same kind;
