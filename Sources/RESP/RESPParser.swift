@@ -18,6 +18,8 @@ public struct RESPParser: Sendable {
     /// Bytes discarded from the front of `buffer` so far, to report absolute offsets in errors.
     private var discarded = 0
     private var stack: [Aggregate] = []
+    /// Elements announced by the aggregates of the value being parsed (reset when it completes).
+    private var frameElements = 0
     private var failure: RESPParseError?
 
     private enum AggregateKind { case array, set, push, map, attribute }
@@ -228,6 +230,11 @@ public struct RESPParser: Sendable {
             let elementCount = count * perEntry + (kind == .attribute ? 1 : 0)
             guard stack.count < configuration.maxDepth else {
                 throw RESPParseError(.tooDeep, "nesting deeper than \(configuration.maxDepth)", offset: discarded + start)
+            }
+            if stack.isEmpty { frameElements = 0 }
+            frameElements += elementCount
+            guard frameElements <= configuration.maxFrameElements else {
+                throw RESPParseError(.tooManyElements, "one value announcing more than \(configuration.maxFrameElements) elements in all", offset: discarded + lineStart)
             }
             readIndex = after
             if elementCount == 0 {

@@ -8,12 +8,17 @@ public struct RESPParserConfiguration: Sendable, Hashable {
     public var maxElements: Int
     /// The longest line (simple string, error, integer, length header) accepted, in bytes.
     public var maxLineLength: Int
+    /// The most elements all the aggregates of one top-level value may announce together: nesting could
+    /// otherwise multiply `maxElements` (each parsed value costs tens of bytes of memory, a few on the wire).
+    public var maxFrameElements: Int
 
-    /// Defaults: 64 MiB bulk strings, depth 32, 4 Mi elements per aggregate, 64 KiB lines.
-    public init(maxBulkLength: Int = 64 << 20, maxDepth: Int = 32, maxElements: Int = 4 << 20, maxLineLength: Int = 64 << 10) {
+    /// Defaults: 64 MiB bulk strings, depth 32, 4 Mi elements per aggregate and 4 Mi per top-level value,
+    /// 64 KiB lines.
+    public init(maxBulkLength: Int = 64 << 20, maxDepth: Int = 32, maxElements: Int = 4 << 20, maxLineLength: Int = 64 << 10, maxFrameElements: Int = 4 << 20) {
         self.maxBulkLength = maxBulkLength
         self.maxDepth = maxDepth
         self.maxElements = maxElements
         self.maxLineLength = maxLineLength
+        self.maxFrameElements = maxFrameElements
     }
 }

@@ -186,3 +186,28 @@ struct RESPParserLimitsTests {
         #expect(firstStep("*" + String(repeating: "0", count: 7) + "1\r\n", configuration: .init(maxLineLength: 8)) == .needMore)
     }
 }
+
+@Suite("Per-value element limit")
+struct RESPFrameElementLimitTests {
+    @Test("nested aggregates cannot together announce more elements than maxFrameElements")
+    func nestedTotal() throws {
+        var parser = RESPParser(configuration: .init(maxElements: 100, maxFrameElements: 150))
+        // Two arrays of 100 each, inside one of 2: 2 + 100 + 100 = 202 > 150, though each is within 100.
+        parser.feed(Array("*2\r\n*100\r\n".utf8))
+        for _ in 0..<100 { parser.feed(Array(":1\r\n".utf8)) }
+        parser.feed(Array("*100\r\n".utf8))
+        #expect(throws: RESPParseError.self) { _ = try parser.next() }
+        #expect(parser.error?.code == .tooManyElements)
+    }
+
+    @Test("the count starts again for the next top-level value")
+    func resetsPerValue() throws {
+        var parser = RESPParser(configuration: .init(maxElements: 100, maxFrameElements: 150))
+        for _ in 0..<3 {
+            parser.feed(Array("*100\r\n".utf8))
+            for _ in 0..<100 { parser.feed(Array(":1\r\n".utf8)) }
+            let value = try #require(try parser.next())
+            #expect(value.elements?.count == 100)
+        }
+    }
+}
