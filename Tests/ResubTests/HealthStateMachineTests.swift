@@ -640,3 +640,49 @@ struct HealthStateMachineGapTests {
         #expect(gaps(actions).isEmpty)
     }
 }
+
+@Suite("Health state machine: ping period")
+struct HealthStateMachinePingPeriodTests {
+    @Test("with a ping interval shorter than the timeout, answered PINGs come once per interval, not once per timeout")
+    func periodIsTheInterval() {
+        var machine = HealthStateMachine<ManualInstant, SeededRandom>(
+            configuration: HealthConfiguration(pingInterval: .milliseconds(200), pingTimeout: .seconds(3)),
+            random: SeededRandom(seed: 1))
+        var now = ManualInstant.zero
+        var timers: [Int: ManualInstant] = [:]
+        func run(_ actions: [HealthStateMachine<ManualInstant, SeededRandom>.Action]) -> Int {
+            var pings = 0
+            for action in actions {
+                if case .schedule(let t) = action { timers[t.id] = now.advanced(by: t.delay) }
+                if case .sendPing = action { pings += 1 }
+            }
+            return pings
+        }
+        _ = run(machine.start(now: now))
+        _ = run(machine.socketConnected(now: now))
+        _ = run(machine.handshakeCompleted(now: now))
+        _ = run(machine.replayCompleted(now: now))
+        var pings = 0
+        // Two seconds of an otherwise idle link whose every PING is answered 10 ms later.
+        var pingAt: ManualInstant?
+        while now < ManualInstant.zero.advanced(by: .seconds(2)) {
+            let next = ([timers.values.min() ?? .zero] + (pingAt.map { [$0.advanced(by: .milliseconds(10))] } ?? [])).min()!
+            now = max(now, next)
+            if let p = pingAt, now >= p.advanced(by: .milliseconds(10)) {
+                machine.activity(now: now)
+                pingAt = nil
+            }
+            for (id, due) in timers where due <= now {
+                timers[id] = nil
+                let sent = run(machine.timerFired(id, now: now))
+                if sent > 0 {
+                    pings += sent
+                    pingAt = now
+                }
+            }
+            #expect(machine.state == .healthy)
+        }
+        // One per ~200 ms (+ the 10 ms answer): 8 to 10 in two seconds; with the old behaviour it was 1.
+        #expect(pings >= 8 && pings <= 10, "\(pings) PINGs in 2 s")
+    }
+}

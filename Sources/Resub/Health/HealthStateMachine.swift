@@ -187,13 +187,15 @@ package struct HealthStateMachine<Instant: InstantProtocol, Random: RandomNumber
                     let waited = last.duration(to: now)
                     return failed(ResubError(.timeout, "no reply within \(configuration.pingTimeout.short) of a PING (nothing received for \(waited.short))"), now: now)
                 } else {
-                    schedule(configuration.pingTimeout - (sent.duration(to: now)), into: &actions)
+                    // Look again when the timeout ends, or sooner (one interval) so that an answered PING is
+                    // noticed in time for the next one to keep the ping-interval period.
+                    schedule(min(configuration.pingTimeout - sent.duration(to: now), configuration.pingInterval), into: &actions)
                 }
             } else if last.duration(to: now) >= configuration.pingInterval {
                 pingSentAt = now
                 activitySincePing = false
                 if state != .handshaking { actions.append(.sendPing) }
-                schedule(configuration.pingTimeout, into: &actions)
+                schedule(min(configuration.pingTimeout, configuration.pingInterval), into: &actions)
             } else {
                 schedule(configuration.pingInterval - last.duration(to: now), into: &actions)
             }
