@@ -175,7 +175,7 @@ package final class ServiceRunner: Sendable {
         loop.execute {
             signals.handles.forEach { $0.cancel() }
             signals.admin?.close()
-            signals.spoolTick?.cancel()
+            signals.spoolTick?.cancel(); signals.spoolTick = nil  // free it while the base lives
         }
         loop.shutdown()
         logger.info("stopped", metadata: summary)
