@@ -273,7 +273,7 @@ struct ServiceIntegrationTests {
         #expect(reloaded, "after SIGHUP: new \(new), gone \(gone); \(resub.diagnostics)")
         #expect(try redis.numsub("hup.keep") == 1)
         #expect(try redis.numsub("hup.api") == 1, "the POSTed channel must survive a reload")
-        #expect(resub.stderrText.contains("SIGHUP: configuration reloaded"))
+        #expect(await resub.waitForStderr("SIGHUP: configuration reloaded"), "the reload is logged")
         try redis.publishAll([("hup.new", "after-reload")])
         let delivered = try await pollUntil(timeout: .seconds(5)) { try stdoutMessages(resub).contains { $0["payload"] == "after-reload" } }
         #expect(delivered)
