@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "ResubServiceTests", dependencies: ["ResubService", "Resub", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Resub", "ResubService", "RESP", "TestSupport"],
+            dependencies: ["Resub", "ResubService", "RESP", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strict
         ),
     ]
