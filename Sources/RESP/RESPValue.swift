@@ -136,3 +136,52 @@ extension RESPValue: CustomStringConvertible {
         }
     }
 }
+
+// MARK: - Equality
+
+extension RESPValue {
+    /// Values are equal when they are the same case with equal payloads. Doubles compare numerically except
+    /// that NaN equals NaN: equality must be reflexive for `Hashable` (found by fuzzing: a `,nan` reply was
+    /// not equal to itself).
+    public static func == (a: RESPValue, b: RESPValue) -> Bool {
+        switch (a, b) {
+        case (.simpleString(let x), .simpleString(let y)): return x == y
+        case (.error(let x), .error(let y)): return x == y
+        case (.integer(let x), .integer(let y)): return x == y
+        case (.bulkString(let x), .bulkString(let y)): return x == y
+        case (.null, .null): return true
+        case (.array(let x), .array(let y)): return x == y
+        case (.map(let x), .map(let y)): return x == y
+        case (.set(let x), .set(let y)): return x == y
+        case (.push(let x), .push(let y)): return x == y
+        case (.double(let x), .double(let y)): return x == y || (x.isNaN && y.isNaN)
+        case (.boolean(let x), .boolean(let y)): return x == y
+        case (.bigNumber(let x), .bigNumber(let y)): return x == y
+        case (.verbatimString(let f1, let t1), .verbatimString(let f2, let t2)): return f1 == f2 && t1 == t2
+        case (.blobError(let x), .blobError(let y)): return x == y
+        case (.attribute(let a1, let v1), .attribute(let a2, let v2)): return a1 == a2 && v1 == v2
+        default: return false
+        }
+    }
+
+    /// Hashes consistently with ``==`` (every NaN alike, 0 and -0 alike).
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .simpleString(let x): hasher.combine(0); hasher.combine(x)
+        case .error(let x): hasher.combine(1); hasher.combine(x)
+        case .integer(let x): hasher.combine(2); hasher.combine(x)
+        case .bulkString(let x): hasher.combine(3); hasher.combine(x)
+        case .null: hasher.combine(4)
+        case .array(let x): hasher.combine(5); hasher.combine(x)
+        case .map(let x): hasher.combine(6); hasher.combine(x)
+        case .set(let x): hasher.combine(7); hasher.combine(x)
+        case .push(let x): hasher.combine(8); hasher.combine(x)
+        case .double(let x): hasher.combine(9); hasher.combine(x.isNaN ? Double.nan.bitPattern : (x == 0 ? 0 : x.bitPattern))
+        case .boolean(let x): hasher.combine(10); hasher.combine(x)
+        case .bigNumber(let x): hasher.combine(11); hasher.combine(x)
+        case .verbatimString(let f, let t): hasher.combine(12); hasher.combine(f); hasher.combine(t)
+        case .blobError(let x): hasher.combine(13); hasher.combine(x)
+        case .attribute(let a, let v): hasher.combine(14); hasher.combine(a); hasher.combine(v)
+        }
+    }
+}

@@ -221,3 +221,18 @@ struct RESPParserTypesTests {
         #expect(parser.step() == .value(.bulkString(bytes("abc"))))
     }
 }
+
+@Suite("Value equality")
+struct RESPValueEqualityTests {
+    @Test("a NaN double equals itself (reflexive, as Hashable requires) and hashes alike; 0 and -0 are equal")
+    func nanIsReflexive() {
+        let nan = RESPValue.double(.nan)
+        #expect(nan == nan)
+        #expect(RESPValue.map([RESPPair(.simpleString([43]), nan)]) == RESPValue.map([RESPPair(.simpleString([43]), .double(.nan))]))
+        #expect(Set([nan, .double(.nan)]).count == 1)
+        #expect(RESPValue.double(0) == .double(-0.0))
+        #expect(Set([RESPValue.double(0), .double(-0.0)]).count == 1)
+        #expect(RESPValue.double(1) != .double(2))
+        #expect(RESPValue.integer(1) != .double(1))
+    }
+}
