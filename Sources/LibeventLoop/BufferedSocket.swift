@@ -35,6 +35,8 @@ public struct SocketOptions: Sendable, Hashable {
     public var tls: TLSContext?
     /// The host name to verify and send as SNI (defaults to the address's host).
     public var serverName: String?
+    /// TLS is required (a `rediss://` URL): without a context the connection fails rather than go plain.
+    public var requiresTLS = false
 
     /// Defaults: 5 s connect timeout, keepalive after 15 s idle then every 5 s, 3 probes; 256 KiB reads.
     public init(
@@ -148,6 +150,10 @@ public final class BufferedSocket: @unchecked Sendable {
         starting = true
         defer { starting = false }
         let created: OpaquePointer?
+        if options.requiresTLS && options.tls == nil {
+            failSoon(.tls("TLS is required but no TLS context could be made"))
+            return
+        }
         if let tls = options.tls {
             var host = options.serverName ?? ""
             if host.isEmpty, case .tcp(let h, _) = address { host = h }
@@ -266,13 +272,29 @@ public final class BufferedSocket: @unchecked Sendable {
             closeWithError(.endOfFile)
         } else if what & Int32(BEV_EVENT_ERROR) != 0 {
             if let bev, options.tls != nil {
+                // The verification result says why a handshake was refused; libevent 2.1 also queues
+                // SSL_get_error's own small codes (5 = a system-call error, 6 = closed), not OpenSSL errors.
+                if let ssl = bufferevent_openssl_get_ssl(bev) {
+                    let verify = SSL_get_verify_result(ssl)
+                    if verify != X509_V_OK {
+                        let reason = String(cString: X509_verify_cert_error_string(verify))
+                        closeWithError(.tls(verify == X509_V_ERR_HOSTNAME_MISMATCH || verify == X509_V_ERR_IP_ADDRESS_MISMATCH
+                            ? "host name mismatch: the server's certificate is not for this host (\(reason))"
+                            : "certificate not trusted: \(reason)"))
+                        return
+                    }
+                }
                 let sslError = bufferevent_get_openssl_error(bev)
-                if sslError != 0 {
+                if sslError > 8 {
                     var buffer = [CChar](repeating: 0, count: 256)
                     ERR_error_string_n(sslError, &buffer, buffer.count)
-                    var text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                    if text.contains("certificate verify failed") { text += " (untrusted certificate or host name mismatch)" }
-                    closeWithError(.tls(text))
+                    closeWithError(.tls(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)))
+                    return
+                } else if sslError != 0 || !isConnected {
+                    let e = errno
+                    closeWithError(.tls(isConnected
+                        ? "connection failed: \(e != 0 ? String(cString: strerror(e)) : "closed by the peer")"
+                        : "connection closed during the TLS handshake\(e != 0 ? " (\(String(cString: strerror(e))))" : "")"))
                     return
                 }
             }

@@ -43,6 +43,7 @@ public final class ResubClient: Sendable {
     public func blockingConnection(_ endpoint: RedisEndpoint, clientName: String? = "resub", tls: TLSContext? = nil) -> BlockingConnection {
         var socket = SocketOptions()
         socket.tls = endpoint.tls ? (tls ?? TLSContext.systemDefault) : nil
+        socket.requiresTLS = endpoint.tls
         let connection = BlockingConnection(loop: loop, configuration: ConnectionConfiguration(endpoint: endpoint, clientName: clientName, socket: socket))
         members.withLock { $0.connections.append(connection) }
         return connection

@@ -68,6 +68,7 @@ public struct SubscriberConfiguration: Sendable {
         let usesTLS = cluster?.seeds.first?.tls ?? endpoint.tls
         var socket = SocketOptions(connectTimeout: connectTimeout)
         socket.tls = usesTLS ? (tls ?? TLSContext.systemDefault) : nil
+        socket.requiresTLS = usesTLS
         return ConnectionConfiguration(
             endpoint: endpoint, clientName: clientName, protocolPreference: protocolPreference,
             socket: socket, parser: parserLimits)

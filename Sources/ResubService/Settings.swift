@@ -94,7 +94,10 @@ package struct Settings: Sendable {
         do {
             loaded = try Yams.load(yaml: contents)
         } catch {
-            throw SettingsError("\(path): not valid YAML: \(error)")
+            // Only where, never the snippet: the offending line may hold a password.
+            let text = "\(error)"
+            let position = text.firstRange(of: /line \d+/).map { " at " + String(text[$0]) } ?? ""
+            throw SettingsError("\(path): not valid YAML\(position)")
         }
         guard let loaded else { return }  // an empty file
         guard let mapping = loaded as? [String: Any] else {

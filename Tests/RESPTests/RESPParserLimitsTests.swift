@@ -6,12 +6,13 @@ import Testing
 struct RESPParserLimitsTests {
     // MARK: Defaults
 
-    @Test("the default limits are 64 MiB bulks, depth 32, 4 Mi elements and 64 KiB lines")
+    @Test("the default limits are 64 MiB bulks, depth 32, 1 Mi elements (per aggregate and per value) and 64 KiB lines")
     func defaults() {
         let configuration = RESPParserConfiguration()
         #expect(configuration.maxBulkLength == 67_108_864)
         #expect(configuration.maxDepth == 32)
-        #expect(configuration.maxElements == 4_194_304)
+        #expect(configuration.maxElements == 1_048_576)
+        #expect(configuration.maxFrameElements == 1_048_576)
         #expect(configuration.maxLineLength == 65_536)
         #expect(RESPParser().configuration == configuration)
     }
@@ -31,10 +32,10 @@ struct RESPParserLimitsTests {
         #expect(firstStep(Array(repeating: bytes("*1\r\n"), count: 33).flatMap { $0 }) == .failed(.tooDeep))
     }
 
-    @Test("a default parser accepts a header of 4 Mi elements and rejects one more")
+    @Test("a default parser accepts a header of 1 Mi elements and rejects one more")
     func defaultElementLimit() {
-        #expect(firstStep("*4194304\r\n") == .needMore)
-        #expect(firstStep("*4194305\r\n") == .failed(.tooManyElements))
+        #expect(firstStep("*1048576\r\n") == .needMore)
+        #expect(firstStep("*1048577\r\n") == .failed(.tooManyElements))
     }
 
     @Test("a default parser accepts a 64 KiB line and rejects a longer one")

@@ -156,11 +156,13 @@ package struct HealthStateMachine<Instant: InstantProtocol, Random: RandomNumber
         }
         healthySince = nil
         pingSentAt = nil
+        var delay = Backoff.delay(attempt: attempt, configuration: configuration.backoff, random: &random)
         if error.code == .authenticationFailed {
-            // A wrong password will not fix itself in 100 ms: retry at the cap, not in a burst.
-            attempt = max(attempt, 64)
+            // A wrong password will not fix itself in 100 ms: retry at the cap (with a little jitter so a
+            // fleet does not retry in lockstep), not in a burst.
+            let cap = configuration.backoff.maximum
+            delay = cap - cap * Double.random(in: 0...0.1, using: &random)
         }
-        let delay = Backoff.delay(attempt: attempt, configuration: configuration.backoff, random: &random)
         transition(.waitingToReconnect, reason: error, into: &actions)
         actions.append(.reconnectScheduled(attempt: attempt, delay: delay))
         attempt += 1
