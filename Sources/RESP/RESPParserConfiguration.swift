@@ -12,9 +12,9 @@ public struct RESPParserConfiguration: Sendable, Hashable {
     /// otherwise multiply `maxElements` (each parsed value costs tens of bytes of memory, a few on the wire).
     public var maxFrameElements: Int
 
-    /// Defaults: 64 MiB bulk strings, depth 32, 1 Mi elements per aggregate and per top-level value (a parsed
-    /// element costs about 60 bytes: 1 Mi of them is about 60 MiB), 64 KiB lines.
-    public init(maxBulkLength: Int = 64 << 20, maxDepth: Int = 32, maxElements: Int = 1 << 20, maxLineLength: Int = 64 << 10, maxFrameElements: Int = 1 << 20) {
+    /// Defaults: 64 MiB bulk strings, depth 32, 512 Ki elements per aggregate and per top-level value (a parsed
+    /// bulk element costs about 75 bytes: 512 Ki of them stay under 40 MiB), 64 KiB lines.
+    public init(maxBulkLength: Int = 64 << 20, maxDepth: Int = 32, maxElements: Int = 512 << 10, maxLineLength: Int = 64 << 10, maxFrameElements: Int = 512 << 10) {
         self.maxBulkLength = maxBulkLength
         self.maxDepth = maxDepth
         self.maxElements = maxElements

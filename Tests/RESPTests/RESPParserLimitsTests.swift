@@ -6,13 +6,13 @@ import Testing
 struct RESPParserLimitsTests {
     // MARK: Defaults
 
-    @Test("the default limits are 64 MiB bulks, depth 32, 1 Mi elements (per aggregate and per value) and 64 KiB lines")
+    @Test("the default limits are 64 MiB bulks, depth 32, 512 Ki elements (per aggregate and per value) and 64 KiB lines")
     func defaults() {
         let configuration = RESPParserConfiguration()
         #expect(configuration.maxBulkLength == 67_108_864)
         #expect(configuration.maxDepth == 32)
-        #expect(configuration.maxElements == 1_048_576)
-        #expect(configuration.maxFrameElements == 1_048_576)
+        #expect(configuration.maxElements == 524_288)
+        #expect(configuration.maxFrameElements == 524_288)
         #expect(configuration.maxLineLength == 65_536)
         #expect(RESPParser().configuration == configuration)
     }
@@ -32,10 +32,10 @@ struct RESPParserLimitsTests {
         #expect(firstStep(Array(repeating: bytes("*1\r\n"), count: 33).flatMap { $0 }) == .failed(.tooDeep))
     }
 
-    @Test("a default parser accepts a header of 1 Mi elements and rejects one more")
+    @Test("a default parser accepts a header of 512 Ki elements and rejects one more")
     func defaultElementLimit() {
-        #expect(firstStep("*1048576\r\n") == .needMore)
-        #expect(firstStep("*1048577\r\n") == .failed(.tooManyElements))
+        #expect(firstStep("*524288\r\n") == .needMore)
+        #expect(firstStep("*524289\r\n") == .failed(.tooManyElements))
     }
 
     @Test("a default parser accepts a 64 KiB line and rejects a longer one")
