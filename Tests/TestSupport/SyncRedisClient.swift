@@ -24,7 +24,8 @@ public final class SyncRedisClient: @unchecked Sendable {
         }
         guard rc == 0 else {
             let e = errno
-            close(fd)
+            // No close(fd) here: a class whose initializer throws once every property is set is deinitialized,
+            // and deinit closes it. Closing twice closed whatever socket another thread had opened meanwhile.
             throw FixtureError("connect to \(host):\(port): \(String(cString: strerror(e)))")
         }
     }
