@@ -111,7 +111,7 @@ public final class BlockingConnection: Sendable {
         }
 
         func unblock(completion: @escaping (Result<Bool, ResubError>) -> Void) {
-            guard let clientID else { return completion(.success(false)) }
+            guard !closed, let clientID else { return completion(.success(false)) }
             if side == nil || side?.state == .closed {
                 side = Connection(loop: loop, configuration: configuration, delegate: sideDelegate)
             }

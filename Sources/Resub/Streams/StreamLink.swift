@@ -237,6 +237,7 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
 
     /// Sends `command` on the side connection once it is ready.
     private func sendSide(_ command: [String], completion: @escaping (Result<RESPValue, ResubError>) -> Void) {
+        guard health.state != .stopped else { return completion(.failure(ResubError(.disconnected, "the reader is disconnected", command: command.first, node: node))) }
         let connection = sideConnection()
         if connection.state == .ready {
             connection.send(command, completion: completion)
