@@ -92,6 +92,7 @@ public final class BlockingConnection: Sendable {
             waiting = []
             connection?.disconnect()  // fails what is pending on it with `.disconnected`
             connection = nil
+            sideDelegate.failWaiters(of: side)
             side?.disconnect()
             side = nil
             for (_, completion) in failed { completion(.failure(ResubError(.disconnected, "connection closed by the client"))) }
@@ -103,15 +104,16 @@ public final class BlockingConnection: Sendable {
                 return completion()
             }
             closed = true
+            sideDelegate.failWaiters(of: side)
             side?.disconnect()
             side = nil
+            // Kept until it is closed: its one-second fallback needs it alive if the server never answers.
             connection.quit()
-            self.connection = nil
             completion()
         }
 
         func unblock(completion: @escaping (Result<Bool, ResubError>) -> Void) {
-            guard let clientID else { return completion(.success(false)) }
+            guard !closed, let clientID else { return completion(.success(false)) }
             if side == nil || side?.state == .closed {
                 side = Connection(loop: loop, configuration: configuration, delegate: sideDelegate)
             }

@@ -32,6 +32,7 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
     package private(set) var lastIDs: [String: String] = [:]
     private var pendingPhase = true
     private var claimed = false
+    private var lastClaim: ContinuousClock.Instant?
     private let onEntries: ([StreamEntry]) -> Void
     private let onEvent: (SubscriberEvent) -> Void
     package let node: String
@@ -155,7 +156,11 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
         if let group = configuration.group {
             if pendingPhase {
                 command = ["XREADGROUP", "GROUP", group.name, group.consumer, "COUNT", String(configuration.count), "STREAMS"] + keys + keys.map { lastIDs[$0] ?? "0" }
-            } else if !claimed, let idle = group.claimIdle {
+            } else if let idle = group.claimIdle, !claimed || (lastClaim.map { $0.duration(to: .now) >= idle } ?? true) {
+                // Claim stale entries of dead consumers on start, and again every claimIdle while running,
+                // so entries of a consumer that died after this one started are taken over too.
+                lastClaim = .now
+                claimed = false
                 claim(keys: keys, group: group, idle: idle, index: 0, start: "0-0")
                 return
             } else {
@@ -239,6 +244,7 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
 
     /// Sends `command` on the side connection once it is ready.
     private func sendSide(_ command: [String], completion: @escaping (Result<RESPValue, ResubError>) -> Void) {
+        guard health.state != .stopped else { return completion(.failure(ResubError(.disconnected, "the reader is disconnected", command: command.first, node: node))) }
         let connection = sideConnection()
         if connection.state == .ready {
             connection.send(command, completion: completion)
@@ -287,6 +293,7 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
         timers = [:]
         reader?.disconnect()
         reader = nil
+        side.failWaiters(of: control)
         control?.disconnect()
         control = nil
     }
@@ -330,6 +337,12 @@ final class SideDelegate: ConnectionDelegate, @unchecked Sendable {
     private func resolve(_ connection: Connection, _ ready: Bool) {
         let list = waiters.removeValue(forKey: ObjectIdentifier(connection)) ?? []
         for waiter in list { waiter(ready) }
+    }
+
+    /// Fails everything waiting for `connection` (call before closing it: `disconnect()` tells no delegate).
+    func failWaiters(of connection: Connection?) {
+        guard let connection else { return }
+        resolve(connection, false)
     }
 
     func connectionDidBecomeReady(_ connection: Connection) { resolve(connection, true) }
