@@ -35,7 +35,7 @@ package struct ServiceOptions: Sendable {
     /// Names per (P/S)SUBSCRIBE command.
     package var replayBatch = 1000
     /// The most bytes of messages queued for the sink before new ones are dropped (counted).
-    package var sinkQueueBytes = 64 << 20
+    package var sinkQueueBytes = 128 << 20
     /// Admin HTTP listen address.
     package var admin: (host: String, port: Int)?
     /// Bearer token for the admin API.
