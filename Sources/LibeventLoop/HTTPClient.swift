@@ -149,22 +149,7 @@ public final class HTTPClient: @unchecked Sendable {
             completion(.failure(reason.contains("timed out") ? .timeout : .connectionFailed(reason)))
             return
         }
-        var headers: [String: String] = [:]
-        if let input = evhttp_request_get_input_headers(req) {
-            var header = input.pointee.tqh_first
-            while let h = header {
-                headers[String(cString: h.pointee.key).lowercased()] = String(cString: h.pointee.value)
-                header = h.pointee.next.tqe_next
-            }
-        }
-        var body: [UInt8] = []
-        if let buffer = evhttp_request_get_input_buffer(req) {
-            let length = evbuffer_get_length(buffer)
-            if length > 0 {
-                body = [UInt8](repeating: 0, count: length)
-                _ = body.withUnsafeMutableBytes { evbuffer_remove(buffer, $0.baseAddress, length) }
-            }
-        }
+        let (headers, body) = HTTPMessage.input(of: req)
         if headers["connection"]?.lowercased() == "close" { dropConnectionLater() }
         completion(.success(HTTPClientResponse(status: Int(evhttp_request_get_response_code(req)), headers: headers, body: body)))
     }

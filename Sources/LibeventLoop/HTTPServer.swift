@@ -97,22 +97,7 @@ public final class HTTPServer: @unchecked Sendable {
         }
         let uri = evhttp_request_get_uri(req).map { String(cString: $0) } ?? "/"
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        var headers: [String: String] = [:]
-        if let input = evhttp_request_get_input_headers(req) {
-            var header = input.pointee.tqh_first
-            while let h = header {
-                headers[String(cString: h.pointee.key).lowercased()] = String(cString: h.pointee.value)
-                header = h.pointee.next.tqe_next
-            }
-        }
-        var body: [UInt8] = []
-        if let buffer = evhttp_request_get_input_buffer(req) {
-            let length = evbuffer_get_length(buffer)
-            if length > 0 {
-                body = [UInt8](repeating: 0, count: length)
-                _ = body.withUnsafeMutableBytes { evbuffer_remove(buffer, $0.baseAddress, length) }
-            }
-        }
+        let (headers, body) = HTTPMessage.input(of: req)
         let request = HTTPRequest(
             method: method, path: String(parts.first ?? "/"), query: parts.count > 1 ? String(parts[1]) : nil,
             headers: headers, body: body)

@@ -470,26 +470,13 @@ extension RESPParser {
                 var parts: (Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0)
                 var ok = true
                 for element in 0..<(kind == .pmessage ? 3 : 2) {
-                    // "$<len>\r\n<bytes>\r\n"
-                    guard p < end, raw[p] == 36 else { ok = false; break }
-                    p += 1
-                    var len = 0
-                    var digits = 0
-                    while p < end, raw[p] &- 48 < 10, digits < 11 {
-                        len = len &* 10 &+ Int(raw[p] &- 48)
-                        p += 1
-                        digits += 1
-                    }
-                    guard digits > 0, len <= maxBulk, end - p >= len + 4, raw[p] == 13, raw[p + 1] == 10,
-                          raw[p + 2 + len] == 13, raw[p + 3 + len] == 10
-                    else { ok = false; break }
-                    let s = p + 2
+                    guard let (s, len, next) = Self.completeBulk(raw, at: p, end: end, maxBulk: maxBulk) else { ok = false; break }
                     switch element {
                     case 0: parts.0 = s; parts.1 = len
                     case 1: parts.2 = s; parts.3 = len
                     default: parts.4 = s; parts.5 = len
                     }
-                    p = s + len + 2
+                    p = next
                 }
                 guard ok else { break }
                 let view: RESPMessageView
@@ -517,6 +504,26 @@ extension RESPParser {
 }
 
 extension RESPParser {
+    /// A complete bulk string `$<len>\r\n<bytes>\r\n` at `p`: its bytes' start and length and where the next
+    /// element starts; nil when it is anything else (null included), over `maxBulk`, or not all there yet.
+    @inline(__always)
+    static func completeBulk(_ raw: UnsafeRawBufferPointer, at start: Int, end: Int, maxBulk: Int) -> (start: Int, length: Int, next: Int)? {
+        var p = start
+        guard p < end, raw[p] == 36 else { return nil }
+        p += 1
+        var length = 0
+        var digits = 0
+        while p < end, raw[p] &- 48 < 10, digits < 11 {
+            length = length &* 10 &+ Int(raw[p] &- 48)
+            p += 1
+            digits += 1
+        }
+        guard digits > 0, length <= maxBulk, end - p >= length + 4, raw[p] == 13, raw[p + 1] == 10,
+              raw[p + 2 + length] == 13, raw[p + 3 + length] == 10
+        else { return nil }
+        return (p + 2, length, p + 4 + length)
+    }
+
     /// Recognises the elements of a confirmation frame starting at `p` (after the `>3\r\n` header).
     /// Returns nil for anything else or an incomplete frame (left to ``next()``).
     private static func confirmationFrame(
@@ -546,25 +553,13 @@ extension RESPParser {
         }
         p = verb + verbLength + 2
         // The name: "$<len>\r\n<bytes>\r\n" (a null name, after a bare UNSUBSCRIBE, is left to next()).
-        guard p < end, raw[p] == 36 else { return nil }
-        p += 1
-        var len = 0
+        guard let (name, len, afterName) = completeBulk(raw, at: p, end: end, maxBulk: maxBulk) else { return nil }
+        p = afterName
         var digits = 0
-        while p < end, raw[p] &- 48 < 10, digits < 11 {
-            len = len &* 10 &+ Int(raw[p] &- 48)
-            p += 1
-            digits += 1
-        }
-        guard digits > 0, len <= maxBulk, end - p >= len + 4, raw[p] == 13, raw[p + 1] == 10,
-              raw[p + 2 + len] == 13, raw[p + 3 + len] == 10
-        else { return nil }
-        let name = p + 2
-        p = name + len + 2
         // The count: ":<digits>\r\n".
         guard p < end, raw[p] == 58 else { return nil }
         p += 1
         var count: Int64 = 0
-        digits = 0
         while p < end, raw[p] &- 48 < 10, digits < 18 {
             count = count &* 10 &+ Int64(raw[p] &- 48)
             p += 1
