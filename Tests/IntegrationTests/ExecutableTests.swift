@@ -203,10 +203,11 @@ struct ExecutableTests {
         let resub = try ResubProcess(["--url", server.url, "--channel", "flood"], drainStdout: false)
         defer { resub.kill() }
         try await resub.whileRunning { try await server.awaitSubscribers(channel: "flood", client: client, timeout: .seconds(10)) }
-        // 1 MiB of JSON lines: far more than the 64 KiB pipe buffer, so the writer thread blocks in write(2).
+        // 4 MiB of JSON lines: far more than the pipe buffer (resub asks for 1 MiB), so the writer thread blocks
+        // in write(2).
         let payload = String(repeating: "x", count: 1000)
-        let replies = try await onThread { try client.pipeline((0..<1024).map { _ in ["PUBLISH", "flood", payload] }) }
-        #expect(replies.count == 1024)
+        let replies = try await onThread { try client.pipeline((0..<4096).map { _ in ["PUBLISH", "flood", payload] }) }
+        #expect(replies.count == 4096)
         try await Task.sleep(for: .milliseconds(300))
 
         let start = ContinuousClock.now
@@ -372,7 +373,8 @@ final class ResubProcess: Sendable {
     private let stdoutPipe = Pipe()
 
     /// Starts `resub` with `arguments`; the environment is this process's without `REDIS_URL`, plus `environment`.
-    /// With `drainStdout` false nobody reads stdout: once the pipe buffer (64 KiB) is full, resub's writes block.
+    /// With `drainStdout` false nobody reads stdout: once the pipe buffer (1 MiB, as resub asks) is full, resub's
+    /// writes block.
     init(_ arguments: [String], environment: [String: String] = [:], drainStdout: Bool = true) throws {
         process.executableURL = try Self.binary()
         process.arguments = arguments

@@ -10,7 +10,7 @@ import Glibc
 
 /// A server that logs the client in properly (RESP3 `HELLO` answered with a map), then answers `SUBSCRIBE`
 /// with one malicious frame. The library must drop the connection with a protocol error, reconnect, and keep
-/// its memory bounded: the parser limits (64 MiB bulk strings, depth 32, 4 Mi elements, 64 KiB lines) are
+/// its memory bounded: the parser limits (64 MiB bulk strings, depth 32, 512 Ki elements per aggregate and per value, 64 KiB lines) are
 /// what stops each attack.
 ///
 /// Serialized: the memory bound is measured on this whole process (VmRSS, sampled every 2 ms against a

@@ -393,38 +393,41 @@ extension StreamIntegrationTests {
             defer { scratch.remove() }
             let port = server.port
             let group = ["--stream", "gk.s", "--group", "g", "--consumer", "c1"]
-            // stdout is a pipe nobody reads: after 64 KiB the sink's writes block and nothing is acknowledged.
+            // stdout is a pipe nobody reads: once its buffer (resub asks for 1 MiB) is full the sink's writes block
+            // and nothing is acknowledged.
             let first = try StreamServiceProcess(
                 arguments: serviceArguments(port: port, clientName: "svc-gk-1", group), directory: scratch.path, name: "run1", stalledStdout: true)
             defer { first.stop() }
             try #require(try await eventually(timeout: .seconds(10)) { try await StreamProbe.isBlockedInRead("svc-gk-1", port: port) }, "log: \(first.logTail)")
             #expect(try await StreamProbe.groupCount("gk.s", port: port) == 1, "the group was not created")
 
-            // Eight 64 KiB entries in one transaction: one read, one batch, acknowledged only once all are written.
+            // 32 entries of 64 KiB (2 MiB, more than the pipe holds) in one transaction: one read, one batch,
+            // acknowledged only once all are written.
+            let entryCount = 32
             let blob = String(repeating: "x", count: 64 << 10)
-            let replies = try await StreamProbe.pipeline(port, [["MULTI"]] + (0..<8).map { ["XADD", "gk.s", "*", "n", String($0), "blob", blob] } + [["EXEC"]])
+            let replies = try await StreamProbe.pipeline(port, [["MULTI"]] + (0..<entryCount).map { ["XADD", "gk.s", "*", "n", String($0), "blob", blob] } + [["EXEC"]])
             let ids = (replies.last?.elements ?? []).compactMap(\.string)
-            try #require(ids.count == 8, "EXEC: \(String(describing: replies.last))")
-            let allPending = try await eventually(timeout: .seconds(5)) { try await StreamProbe.pendingCount("gk.s", group: "g", port: port) == 8 }
+            try #require(ids.count == entryCount, "EXEC: \(String(describing: replies.last))")
+            let allPending = try await eventually(timeout: .seconds(5)) { try await StreamProbe.pendingCount("gk.s", group: "g", port: port) == entryCount }
             try #require(allPending, "log: \(first.logTail)")
             try await Task.sleep(for: .milliseconds(500))
             #expect(try await StreamProbe.pendingIDs("gk.s", group: "g", consumer: "c1", port: port) == ids, "acknowledged before stdout took them")
             try await offPool { first.kill9() }
             #expect(first.process.terminationReason == .uncaughtSignal)
-            #expect(try await StreamProbe.pendingCount("gk.s", group: "g", port: port) == 8)
+            #expect(try await StreamProbe.pendingCount("gk.s", group: "g", port: port) == entryCount)
 
             let second = try StreamServiceProcess(arguments: serviceArguments(port: port, clientName: "svc-gk-2", group), directory: scratch.path, name: "run2")
             defer { second.stop() }
             let delivered = try await eventually(timeout: .seconds(10)) {
                 let pending = try await StreamProbe.pendingCount("gk.s", group: "g", port: port)
-                return second.records().count >= 8 && pending == 0
+                return second.records().count >= entryCount && pending == 0
             }
             let pendingAfter = try await StreamProbe.pendingCount("gk.s", group: "g", port: port)
             #expect(delivered, "\(second.records().count) records, \(pendingAfter) pending; log: \(second.logTail)")
             try await Task.sleep(for: .milliseconds(200))
             let records = second.records()
             #expect(records.map(\.id) == ids, "the pending entries, each once, in order")
-            #expect(records.compactMap { $0.fields["n"] } == (0..<8).map { String($0) })
+            #expect(records.compactMap { $0.fields["n"] } == (0..<entryCount).map { String($0) })
             #expect(records.allSatisfy { $0.fields["blob"]?.utf8.count == 64 << 10 })
             #expect(try await offPool { second.terminate(waiting: .seconds(5)) } != nil && second.exitedCleanly, "log: \(second.logTail)")
         }
