@@ -53,30 +53,23 @@ func probe() -> Bool {
     } == 0
 }
 
-/// `redis-cli` for the server-side counts (a separate process, like the Python monitor connection).
-func serverCounts() -> (Int, Int)? {
-    func cli(_ a: [String]) -> String? {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        p.arguments = ["-p", String(port)] + a
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return nil }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
-    guard let info = cli(["info", "stats"]), let numpat = cli(["pubsub", "numpat"]) else { return nil }
+/// The server-side counts, over one persistent connection of this process (as the Python script polls with
+/// its own redis-py connection): spawning redis-cli every 10 ms would load the 2 cores being measured.
+let monitorClient = ResubClient()
+let monitor = monitorClient.blockingConnection(try RedisEndpoint(url: "redis://127.0.0.1:\(port)"), clientName: "bench-monitor")
+
+func serverCounts() async -> (Int, Int)? {
+    guard let info = try? await monitor.command(["INFO", "stats"]).string,
+          let numpat = try? await monitor.command(["PUBSUB", "NUMPAT"]).int else { return nil }
     let ch = info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("pubsub_channels:") }.flatMap { Int($0.split(separator: ":")[1]) }
-    guard let ch, let pat = Int(numpat.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
-    return (ch, pat)
+    guard let ch else { return nil }
+    return (ch, Int(numpat))
 }
 
-func waitAll(from t0: Double) -> Double? {
+func waitAll(from t0: Double) async -> Double? {
     for _ in 0..<3000 {
-        if let (c, p) = serverCounts(), c == channels, p == patterns { return now() - t0 }
-        usleep(10_000)
+        if let (c, p) = await serverCounts(), c == channels, p == patterns { return now() - t0 }
+        try? await Task.sleep(for: .milliseconds(10))
     }
     return nil
 }
@@ -96,7 +89,7 @@ let eventTask = Task {
         if case .resubscribed(_, _, _, _, let d) = event { durations.withLock { $0.append(d) } }
     }
 }
-if let dt = waitAll(from: t0) {
+if let dt = await waitAll(from: t0) {
     print(String(format: "initial subscribe (start -> all %d+%d active): %.3f s", channels, patterns, dt))
 }
 print(String(format: "RSS with %d channels + %d patterns subscribed: %.1f MiB", channels, patterns, rssMiB()))
@@ -106,7 +99,7 @@ for i in 1...restarts {
     redis.waitUntilExit()
     let (p, tAccept) = startRedis()
     redis = p
-    let dt = waitAll(from: tAccept)
+    let dt = await waitAll(from: tAccept)
     if let dt { results.append(dt) }
     let own = durations.withLock { $0.last }.map { String(format: "%.1f ms", $0.seconds * 1000) } ?? "?"
     print("restart \(i): accept -> all resubscribed: \(dt.map { String(format: "%.3f s", $0) } ?? "NOT REACHED") (resub's own replay: \(own))")
@@ -118,6 +111,7 @@ if !results.isEmpty {
 let own = durations.withLock { $0.dropFirst().map { $0.seconds * 1000 }.sorted() }
 if !own.isEmpty { print(String(format: "resub replay (handshake -> last confirmation): median %.1f ms", own[own.count / 2])) }
 await subscriber.shutdown()
+await monitorClient.shutdown()
 eventTask.cancel()
 kill(redis.processIdentifier, SIGKILL)
 redis.waitUntilExit()
