@@ -132,8 +132,8 @@ package final class ServiceRunner: Sendable {
             let push: @Sendable (_ record: [UInt8], _ stream: String, _ callback: (@Sendable () -> Void)?) -> Void = { record, stream, callback in
                 if let webhook {
                     webhook.push(record: record, key: Array(stream.utf8), onDelivered: callback)
-                } else {
-                    sink.push(record: record, onWritten: callback, countsAsMessage: true)
+                } else if sink.push(record: record, onWritten: callback, countsAsMessage: true) == .queuedAboveHighWater {
+                    flow.readerBehind()
                 }
             }
             let handler: ([StreamEntry]) -> Void = { entries in
@@ -163,6 +163,7 @@ package final class ServiceRunner: Sendable {
             }
             reader = BlockingReader(configuration: readerConfiguration, loop: loop, ownsLoop: false, handler: handler, eventHandler: eventHandler)
             box.reader = reader
+            flow.reader = reader
             logger.info("reading streams", metadata: [
                 "streams": "\(options.streams.joined(separator: ","))",
                 "group": "\(options.group.map { "\($0.name)/\($0.consumer)" } ?? "none")",
@@ -345,7 +346,10 @@ private final class FlowControl: @unchecked Sendable {
     private var spent: Duration = .zero
     private var timer: TimerEvent?
     private var warned = false
+    private var readerPaused = false
     var subscriber: Subscriber?
+    /// The stream reader: paused without a budget (XREAD is pulled; nothing piles up in Redis).
+    var reader: BlockingReader?
 
     init(loop: EventLoop, logger: Logger) {
         self.loop = loop
@@ -375,6 +379,17 @@ private final class FlowControl: @unchecked Sendable {
 
     func drained() {
         resume()
+        if readerPaused {
+            readerPaused = false
+            reader?.setPausedOnLoop(false)
+        }
+    }
+
+    /// The sink passed its high-water mark while writing stream entries: hold the next read back.
+    func readerBehind() {
+        guard !readerPaused, let reader else { return }
+        readerPaused = true
+        reader.setPausedOnLoop(true)
     }
 
     private func resume() {

@@ -78,8 +78,9 @@ package final class StdoutSink: @unchecked Sendable {
 
     /// Queues an encoded record (a gap line, a stream entry), in order with the messages; `onWritten` runs
     /// on the writer thread once the record has been written out.
-    package func push(record: [UInt8], onWritten: (@Sendable () -> Void)? = nil, countsAsMessage: Bool = false) {
-        _ = queue.push(record: record, onWritten: onWritten, countsAsMessage: countsAsMessage)
+    @discardableResult
+    package func push(record: [UInt8], onWritten: (@Sendable () -> Void)? = nil, countsAsMessage: Bool = false) -> BoundedSinkQueue.PushResult {
+        queue.push(record: record, onWritten: onWritten, countsAsMessage: countsAsMessage)
     }
 
     /// Whether the backlog is past the high-water mark (a reader may hold back).

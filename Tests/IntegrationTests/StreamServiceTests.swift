@@ -432,6 +432,35 @@ extension StreamIntegrationTests {
             #expect(try await offPool { second.terminate(waiting: .seconds(5)) } != nil && second.exitedCleanly, "log: \(second.logTail)")
         }
 
+        @Test("a stream reader holds its reads back while stdout is not read: entries are not read without bound", .timeLimit(.minutes(1)))
+        func readerBackpressure() async throws {
+            let server = try RedisServer()
+            defer { server.stop() }
+            let scratch = try ScratchDirectory()
+            defer { scratch.remove() }
+            let port = server.port
+            // 20,000 entries of 1 KiB: about 20 MiB of JSON lines, far more than the pipe (1 MiB) and the sink's
+            // high-water mark (4 MiB) hold.
+            let blob = String(repeating: "y", count: 1024)
+            for chunk in stride(from: 0, to: 20_000, by: 1000) {
+                _ = try await StreamProbe.pipeline(port, (chunk..<chunk + 1000).map { ["XADD", "bp.s", "*", "n", String($0), "blob", blob] })
+            }
+            let reader = try StreamServiceProcess(
+                arguments: serviceArguments(port: port, clientName: "svc-bp", ["--stream", "bp.s", "--group", "g", "--consumer", "c1"]),
+                directory: scratch.path, name: "bp", stalledStdout: true)
+            defer { reader.stop() }
+            // A group created at $ sees nothing: start it at 0 so all 20,000 are there to read.
+            _ = try await eventually(timeout: .seconds(10)) { try await StreamProbe.groupCount("bp.s", port: port) == 1 }
+            _ = try await StreamProbe.command(port, "XGROUP", "SETID", "bp.s", "g", "0")
+            try await Task.sleep(for: .seconds(2))
+            let pending = try await StreamProbe.pendingCount("bp.s", group: "g", port: port)
+            try await Task.sleep(for: .seconds(1))
+            let later = try await StreamProbe.pendingCount("bp.s", group: "g", port: port)
+            #expect(pending > 0, "nothing was read at all; log: \(reader.logTail)")
+            #expect(pending < 20_000, "every entry was read although stdout took none: reads were not held back")
+            #expect(later == pending, "reads went on while the sink was full: \(pending) then \(later)")
+        }
+
         @Test("consumer group with a webhook answering 503: entries stay pending (also across kill -9) until the receiver answers 200, then XPENDING is 0", .timeLimit(.minutes(1)))
         func groupWebhookAcknowledgesOnlyAccepted() async throws {
             let server = try RedisServer()

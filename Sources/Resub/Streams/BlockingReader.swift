@@ -61,6 +61,11 @@ public final class BlockingReader: Sendable {
         return try result.get()
     }
 
+    /// Holds reads back while the consumer is behind, and lets them go on. Loop-only.
+    package func setPausedOnLoop(_ paused: Bool) {
+        link.isPaused = paused
+    }
+
     /// XACKs from the loop thread (service code already on the loop). Loop-only.
     package func acknowledgeOnLoop(_ entries: [StreamEntry], completion: @escaping (Result<Int, ResubError>) -> Void) {
         link.acknowledge(entries, completion: completion)

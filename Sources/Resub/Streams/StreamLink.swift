@@ -148,8 +148,13 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
 
     // MARK: Reading
 
+    /// Holds the next read back (a slow sink). Reads are pulled, so pausing costs nothing on the server side.
+    package var isPaused = false {
+        didSet { if !isPaused && oldValue { readNext() } }
+    }
+
     private func readNext() {
-        guard let reader, reader.state == .ready, !readOutstanding, health.state == .healthy else { return }
+        guard !isPaused, let reader, reader.state == .ready, !readOutstanding, health.state == .healthy else { return }
         let keys = configuration.streams.map(\.key)
         var command: [String]
         let blockMs = String(Int64(configuration.effectiveBlock.components.seconds * 1000 + configuration.effectiveBlock.components.attoseconds / 1_000_000_000_000_000))
