@@ -38,6 +38,13 @@ public struct SocketOptions: Sendable, Hashable {
     /// TLS is required (a `rediss://` URL): without a context the connection fails rather than go plain.
     public var requiresTLS = false
 
+    /// Applies a URL's TLS choice: with `tls`, the given context or else the system CA bundle, and TLS
+    /// required (never plain TCP); without, plain TCP.
+    public mutating func useTLS(_ tls: Bool, context: TLSContext?) {
+        self.tls = tls ? (context ?? TLSContext.systemDefault) : nil
+        requiresTLS = tls
+    }
+
     /// Defaults: 5 s connect timeout, keepalive after 15 s idle then every 5 s, 3 probes; 256 KiB reads.
     public init(
         connectTimeout: Duration = .seconds(5),

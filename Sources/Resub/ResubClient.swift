@@ -42,8 +42,7 @@ public final class ResubClient: Sendable {
     /// A dedicated connection for blocking commands, on this client's loop.
     public func blockingConnection(_ endpoint: RedisEndpoint, clientName: String? = "resub", tls: TLSContext? = nil) -> BlockingConnection {
         var socket = SocketOptions()
-        socket.tls = endpoint.tls ? (tls ?? TLSContext.systemDefault) : nil
-        socket.requiresTLS = endpoint.tls
+        socket.useTLS(endpoint.tls, context: tls)
         let connection = BlockingConnection(loop: loop, configuration: ConnectionConfiguration(endpoint: endpoint, clientName: clientName, socket: socket))
         members.withLock { $0.connections.append(connection) }
         return connection

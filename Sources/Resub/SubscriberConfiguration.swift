@@ -67,8 +67,7 @@ public struct SubscriberConfiguration: Sendable {
     var connectionConfiguration: ConnectionConfiguration {
         let usesTLS = cluster?.seeds.first?.tls ?? endpoint.tls
         var socket = SocketOptions(connectTimeout: connectTimeout)
-        socket.tls = usesTLS ? (tls ?? TLSContext.systemDefault) : nil
-        socket.requiresTLS = usesTLS
+        socket.useTLS(usesTLS, context: tls)
         return ConnectionConfiguration(
             endpoint: endpoint, clientName: clientName, protocolPreference: protocolPreference,
             socket: socket, parser: parserLimits)

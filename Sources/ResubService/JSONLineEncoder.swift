@@ -111,6 +111,12 @@ package enum JSONLineEncoder {
         return true
     }
 
+    /// Appends a Swift string as a quoted JSON string (invalid UTF-8 cannot occur in a `String`).
+    package static func appendString(_ text: String, to out: OutputBuffer) {
+        var text = text
+        _ = text.withUTF8 { appendString(UnsafeRawBufferPointer($0), to: out, lossy: true) }
+    }
+
     private static let hex: [UInt8] = Array("0123456789abcdef".utf8)
 
     /// The length of the valid UTF-8 sequence starting at `i` (2…4), or 0 if it is invalid (overlong forms,

@@ -153,9 +153,3 @@ package final class ServiceMetrics: Sendable {
     }
 }
 
-extension Duration {
-    fileprivate var seconds: Double {
-        let (s, a) = components
-        return Double(s) + Double(a) / 1e18
-    }
-}

@@ -60,11 +60,9 @@ package struct StderrLogHandler: LogHandler {
             let out = OutputBuffer(capacity: 256)
             func field(_ key: String, _ value: String, first: Bool = false) {
                 out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
-                var k = key
-                _ = k.withUTF8 { JSONLineEncoder.appendString(UnsafeRawBufferPointer($0), to: out, lossy: true) }
+                JSONLineEncoder.appendString(key, to: out)
                 out.append(UInt8(ascii: ":"))
-                var v = value
-                _ = v.withUTF8 { JSONLineEncoder.appendString(UnsafeRawBufferPointer($0), to: out, lossy: true) }
+                JSONLineEncoder.appendString(value, to: out)
             }
             field("ts", timestamp, first: true)
             field("level", level.rawValue)

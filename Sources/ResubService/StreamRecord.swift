@@ -43,8 +43,7 @@ package enum StreamRecord {
     }
 
     private static func string(_ text: String, _ out: OutputBuffer) {
-        var text = text
-        _ = text.withUTF8 { JSONLineEncoder.appendString(UnsafeRawBufferPointer($0), to: out, lossy: true) }
+        JSONLineEncoder.appendString(text, to: out)
     }
 }
 

@@ -401,9 +401,3 @@ package final class WebhookSink: @unchecked Sendable {
     }
 }
 
-extension Duration {
-    fileprivate var seconds: Double {
-        let (s, a) = components
-        return Double(s) + Double(a) / 1e18
-    }
-}

@@ -1,3 +1,4 @@
+import TestSupport
 import Foundation
 import Resub
 import ResubService

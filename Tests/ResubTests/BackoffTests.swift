@@ -1,3 +1,4 @@
+import TestSupport
 import Resub
 import Testing
 

@@ -17,3 +17,6 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+/// The name the randomized tests use for the same generator.
+public typealias SplitMix64 = SeededRandom

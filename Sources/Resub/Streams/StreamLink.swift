@@ -44,8 +44,7 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
         self.loop = loop
         self.configuration = configuration
         var socket = SocketOptions(connectTimeout: configuration.connectTimeout)
-        socket.tls = configuration.endpoint.tls ? (configuration.tls ?? TLSContext.systemDefault) : nil
-        socket.requiresTLS = configuration.endpoint.tls
+        socket.useTLS(configuration.endpoint.tls, context: configuration.tls)
         self.connectionConfiguration = ConnectionConfiguration(
             endpoint: configuration.endpoint, clientName: configuration.clientName, socket: socket)
         self.health = Health(configuration: configuration.health, random: SystemRandomNumberGenerator())
