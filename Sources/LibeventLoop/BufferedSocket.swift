@@ -103,24 +103,12 @@ public enum SocketError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 }
 
-/// Events of a ``BufferedSocket``, called on the loop thread.
-public protocol BufferedSocketDelegate: AnyObject {
-    /// The connection is established (TCP_NODELAY and keepalive are set).
-    func socketDidConnect(_ socket: BufferedSocket)
-    /// One contiguous chunk of received bytes; valid only during the call. Several may come per read.
-    func socket(_ socket: BufferedSocket, didRead chunk: UnsafeRawBufferPointer)
-    /// The chunks of one read have all been delivered.
-    func socketDidFinishReading(_ socket: BufferedSocket)
-    /// The socket closed because of the peer or an error (never called for ``BufferedSocket/close()``).
-    func socket(_ socket: BufferedSocket, didCloseWith error: SocketError)
-}
-
 /// A TCP or Unix-domain connection over a libevent bufferevent. Loop-only.
 ///
 /// Memory: while open, the socket holds one retain on itself (the context pointer libevent calls back with);
 /// it is given up once, after ``close()`` or a peer/error close, on a later turn of the loop, so nothing is
 /// freed while its own callback is running.
-public final class BufferedSocket: @unchecked Sendable {
+public final class BufferedSocket: Transport, @unchecked Sendable {
     private let loop: EventLoop
     private var bev: OpaquePointer?
     private var connectTimer: TimerEvent?
@@ -135,7 +123,7 @@ public final class BufferedSocket: @unchecked Sendable {
     private var readEvent: OpaquePointer?
     private var readBuffer: UnsafeMutableRawPointer?
     /// Receives the socket's events; held weakly.
-    public weak var delegate: (any BufferedSocketDelegate)?
+    public weak var delegate: (any TransportDelegate)?
     /// The address connected to.
     public let address: SocketAddress
     /// The options applied.
@@ -145,7 +133,7 @@ public final class BufferedSocket: @unchecked Sendable {
     /// Whether the socket is closed (by either side).
     public var isClosed: Bool { bev == nil }
 
-    init(loop: EventLoop, address: SocketAddress, options: SocketOptions, delegate: any BufferedSocketDelegate) {
+    init(loop: EventLoop, address: SocketAddress, options: SocketOptions, delegate: any TransportDelegate) {
         self.loop = loop
         self.address = address
         self.options = options
@@ -219,7 +207,7 @@ public final class BufferedSocket: @unchecked Sendable {
     }
 
     private func failSoon(_ error: SocketError) {
-        loop.execute { [self] in delegate?.socket(self, didCloseWith: error) }
+        loop.execute { [self] in delegate?.transport(self, didCloseWith: error) }
     }
 
     private func readable() {
@@ -236,7 +224,7 @@ public final class BufferedSocket: @unchecked Sendable {
                 for i in 0..<min(n, 16) {
                     let v = vecs[i]
                     let len = min(v.iov_len, remaining - taken)
-                    delegate?.socket(self, didRead: UnsafeRawBufferPointer(start: v.iov_base, count: len))
+                    delegate?.transport(self, didRead: UnsafeRawBufferPointer(start: v.iov_base, count: len))
                     taken += len
                     if self.bev == nil { break }
                 }
@@ -247,7 +235,7 @@ public final class BufferedSocket: @unchecked Sendable {
             }
         }
         delivering = false
-        if self.bev != nil { delegate?.socketDidFinishReading(self) }
+        if self.bev != nil { delegate?.transportDidFinishReading(self) }
     }
 
     /// One read of up to `maxSingleRead` bytes, delivered as one chunk.
@@ -256,8 +244,8 @@ public final class BufferedSocket: @unchecked Sendable {
         let fd = bufferevent_getfd(bev)
         let n = read(fd, readBuffer, options.maxSingleRead)
         if n > 0 {
-            delegate?.socket(self, didRead: UnsafeRawBufferPointer(start: readBuffer, count: n))
-            if self.bev != nil { delegate?.socketDidFinishReading(self) }
+            delegate?.transport(self, didRead: UnsafeRawBufferPointer(start: readBuffer, count: n))
+            if self.bev != nil { delegate?.transportDidFinishReading(self) }
         } else if n == 0 {
             closeWithError(.endOfFile)
         } else {
@@ -342,7 +330,7 @@ public final class BufferedSocket: @unchecked Sendable {
         if options.tls != nil {
             // TLS: the bufferevent reads (and decrypts); our own read event would see ciphertext.
             bufferevent_enable(bev, Int16(isReadingPaused ? EV_WRITE : EV_READ | EV_WRITE))
-            delegate?.socketDidConnect(self)
+            delegate?.transportDidConnect(self)
             return
         }
         bufferevent_disable(bev, Int16(EV_READ))
@@ -352,7 +340,7 @@ public final class BufferedSocket: @unchecked Sendable {
             Unmanaged<BufferedSocket>.fromOpaque(ctx!).takeUnretainedValue().readFromSocket()
         }, selfRetain!.toOpaque())
         if !isReadingPaused { event_add(readEvent, nil) }
-        delegate?.socketDidConnect(self)
+        delegate?.transportDidConnect(self)
     }
 
     /// Queues bytes for sending; returns false when the socket is closed. Loop-only.
@@ -406,9 +394,9 @@ public final class BufferedSocket: @unchecked Sendable {
         guard bev != nil else { return }
         teardown()
         if starting {
-            loop.execute { [self] in delegate?.socket(self, didCloseWith: error) }
+            loop.execute { [self] in delegate?.transport(self, didCloseWith: error) }
         } else {
-            delegate?.socket(self, didCloseWith: error)
+            delegate?.transport(self, didCloseWith: error)
         }
     }
 
@@ -442,7 +430,7 @@ extension EventLoop {
     public func connect(
         to address: SocketAddress,
         options: SocketOptions = .init(),
-        delegate: any BufferedSocketDelegate
+        delegate: any TransportDelegate
     ) -> BufferedSocket {
         assertInLoop()
         let socket = BufferedSocket(loop: self, address: address, options: options, delegate: delegate)

@@ -65,7 +65,7 @@ extension String {
 }
 
 /// Records a socket's delegate calls, in order, from the loop thread.
-final class SocketRecorder: BufferedSocketDelegate, @unchecked Sendable {
+final class SocketRecorder: TransportDelegate, @unchecked Sendable {
     enum Event: Equatable, Sendable {
         case connected
         case read([UInt8])
@@ -116,20 +116,20 @@ final class SocketRecorder: BufferedSocketDelegate, @unchecked Sendable {
         events.mutate { $0.append(event) }
     }
 
-    func socketDidConnect(_ socket: BufferedSocket) {
+    func transportDidConnect(_ transport: any Transport) {
         record(.connected)
     }
 
-    func socket(_ socket: BufferedSocket, didRead chunk: UnsafeRawBufferPointer) {
+    func transport(_ transport: any Transport, didRead chunk: UnsafeRawBufferPointer) {
         record(.read(Array(chunk)))
-        if closeOnRead { socket.close() }
+        if closeOnRead { transport.close() }
     }
 
-    func socketDidFinishReading(_ socket: BufferedSocket) {
+    func transportDidFinishReading(_ transport: any Transport) {
         record(.finishedReading)
     }
 
-    func socket(_ socket: BufferedSocket, didCloseWith error: SocketError) {
+    func transport(_ transport: any Transport, didCloseWith error: SocketError) {
         record(.closed(error))
     }
 }

@@ -10,7 +10,7 @@ import RESP
 /// whole command. In RESP3 pub/sub frames are pushes; in RESP2 subscribed mode they are arrays, told apart
 /// from replies because in that mode the server accepts nothing else than (un)subscribe commands and PING,
 /// whose reply is the array `pong ""`.
-package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
+package final class Connection: TransportDelegate, @unchecked Sendable {
     /// Lifecycle of the connection.
     package enum State: Equatable, Sendable {
         /// The socket is connecting.
@@ -44,7 +44,7 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
     /// The `CLIENT ID` is not fetched; this counts this process's connections, for logs.
     package let serial: Int
 
-    private var socket: BufferedSocket?
+    private var socket: (any Transport)?
     private var parser: RESPParser
     private var pending = Deque<Pending>()
     private var handshake: HandshakeStateMachine
@@ -55,9 +55,20 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
 
     nonisolated(unsafe) private static var serials = 0
 
-    /// Starts connecting at once. Loop-only.
-    package init(loop: EventLoop, configuration: ConnectionConfiguration, delegate: any ConnectionDelegate) {
+    /// Starts connecting at once over a libevent socket. Loop-only.
+    package convenience init(loop: EventLoop, configuration: ConnectionConfiguration, delegate: any ConnectionDelegate) {
         loop.assertInLoop()
+        self.init(loop: loop, configuration: configuration, delegate: delegate) { transportDelegate in
+            loop.connect(to: configuration.endpoint.address, options: configuration.socket, delegate: transportDelegate)
+        }
+    }
+
+    /// Starts connecting through `open`, which gets the connection as the transport's delegate and returns
+    /// the transport (a test passes a fake). Loop-only.
+    package init(
+        loop: EventLoop, configuration: ConnectionConfiguration, delegate: any ConnectionDelegate,
+        open: (any TransportDelegate) -> any Transport
+    ) {
         self.loop = loop
         self.configuration = configuration
         self.delegate = delegate
@@ -69,7 +80,7 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
         self.handshake = HandshakeStateMachine(
             username: endpoint.username, password: endpoint.password,
             clientName: configuration.clientName, preference: configuration.protocolPreference)
-        socket = loop.connect(to: endpoint.address, options: configuration.socket, delegate: self)
+        socket = open(self)
     }
 
     /// Stops or resumes reading the socket (flow control toward a slow consumer). Loop-only.
@@ -171,9 +182,9 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
         if notify { delegate?.connection(self, didCloseWith: error) }
     }
 
-    // MARK: BufferedSocketDelegate
+    // MARK: TransportDelegate
 
-    package func socketDidConnect(_ socket: BufferedSocket) {
+    package func transportDidConnect(_ transport: any Transport) {
         lastReadAt = .now
         state = .handshaking
         delegate?.connectionDidConnect(self)
@@ -201,11 +212,11 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
         }
     }
 
-    package func socket(_ socket: BufferedSocket, didRead chunk: UnsafeRawBufferPointer) {
+    package func transport(_ transport: any Transport, didRead chunk: UnsafeRawBufferPointer) {
         parser.feed(chunk)
     }
 
-    package func socketDidFinishReading(_ socket: BufferedSocket) {
+    package func transportDidFinishReading(_ transport: any Transport) {
         lastReadAt = .now
         guard let delegate else { return }
         do {
@@ -229,7 +240,7 @@ package final class Connection: BufferedSocketDelegate, @unchecked Sendable {
         if state != .closed { delegate.connectionDidFinishReading(self) }
     }
 
-    package func socket(_ socket: BufferedSocket, didCloseWith error: SocketError) {
+    package func transport(_ transport: any Transport, didCloseWith error: SocketError) {
         if state == .quitting {
             close(error: ResubError(.disconnected, "connection closed after QUIT", node: node), notify: false)
             return
