@@ -38,6 +38,7 @@ package final class ServiceMetrics: Sendable {
         var writtenSoFar = 0
         var linkStates: [String: LinkState] = [:]
         var webhookSoFar = WebhookCounters()
+        var nodeLocalNodes: Set<String> = []
     }
 
     package init() {
@@ -136,6 +137,22 @@ package final class ServiceMetrics: Sendable {
     /// One webhook request's latency.
     package func webhookLatency(_ duration: Duration) {
         webhookLatency.recordNanoseconds(Int64(duration.seconds * 1e9))
+    }
+
+    /// Keyspace/keyevent subscriptions per node (called at scrape, on the loop):
+    /// `resub_keyspace_subscriptions{node,status="desired"|"confirmed"}`. A node no longer carrying them is
+    /// set to 0 rather than left at its last value.
+    package func nodeLocal(_ links: [NodeLocalLinkState]) {
+        let current = Dictionary(links.map { ($0.node, ($0.desired, $0.confirmed)) }, uniquingKeysWith: { a, _ in a })
+        let nodes = state.withLock { s -> Set<String> in
+            defer { s.nodeLocalNodes = Set(current.keys) }
+            return s.nodeLocalNodes.union(current.keys)
+        }
+        for node in nodes {
+            let (desired, confirmed) = current[node] ?? (0, 0)
+            Metrics.Gauge(label: "resub_keyspace_subscriptions", dimensions: [("node", node), ("status", "desired")], factory: factory).record(desired)
+            Metrics.Gauge(label: "resub_keyspace_subscriptions", dimensions: [("node", node), ("status", "confirmed")], factory: factory).record(confirmed)
+        }
     }
 
     /// The Prometheus text, with the scrape-time gauges refreshed.

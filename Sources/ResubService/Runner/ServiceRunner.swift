@@ -196,6 +196,7 @@ package final class ServiceRunner: Sendable {
             if let admin = options.admin {
                 let api = AdminAPI(subscriber: subscriber, token: options.adminToken, metrics: {
                     if let webhook { metrics.webhook(webhook.counters, undelivered: webhook.undeliveredMessages, spoolBytes: openSpool?.bytes) }
+                    metrics.nodeLocal(subscriber.withLinks { $0.nodeLocalLinks })
                     return metrics.scrape(writtenTotal: sink.writtenCount, queueBytes: sink.outstandingBytes, desired: subscriber.withLinks { $0.desired })
                 })
                 do {
@@ -314,7 +315,7 @@ package final class ServiceRunner: Sendable {
             } else {
                 logger.info("\(event)")
             }
-        case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed:
+        case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed, .keyspaceEventsDisabled:
             logger.warning("\(event)")
         case .topologyChanged, .shardChannelsIgnored:
             logger.info("\(event)")
