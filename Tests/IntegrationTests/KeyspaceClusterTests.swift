@@ -32,15 +32,16 @@ private func confirmed(_ subscriber: Subscriber, pattern: String, within seconds
     await eventually(within: seconds) { await subscriber.subscriptions().confirmed.patterns.contains(pattern) }
 }
 
-/// SETs `key` on the node `port()` names every 200 ms until the key's keyspace event arrives; gives up after
+/// SETs `key` on the node `port()` names every 200 ms until a new keyspace event of the key arrives; gives up after
 /// `seconds`. Errors while the cluster settles (CLUSTERDOWN, MOVED, refused connections) count as "not yet".
 private func writeUntilEvent(
     _ recorder: Recorder, key: String, in cluster: RedisCluster, on port: @escaping @Sendable () throws -> Int, within seconds: Double
 ) async -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+    let before = recorder.messages(on: keyspace(key)).count
     while ContinuousClock.now < deadline {
         _ = try? await offPool { try cluster.command(try port(), ["SET", key, "again"]) }
-        if await eventually(within: 0.2, { !recorder.messages(on: keyspace(key)).isEmpty }) { return true }
+        if await eventually(within: 0.2, { recorder.messages(on: keyspace(key)).count > before }) { return true }
     }
     return false
 }
@@ -196,7 +197,8 @@ struct KeyspaceClusterTests {
             let promoted = try await offPool { try cluster.waitForFailover(of: victim, timeout: 30) }
             let arrived = await writeUntilEvent(recorder, key: victimKey, in: cluster, on: { promoted }, within: 15)
             #expect(arrived, "no event from the promoted replica \(promoted); events:\n\(recorder.recentEvents)")
-            #expect(try links(named: name, on: promoted, in: cluster, subscribedOnly: true).count == 1)
+            let promotedLinks = try links(named: name, on: promoted, in: cluster, subscribedOnly: true)
+            #expect(promotedLinks.count == 1, "\(promotedLinks)")
 
             // The dead node's outage: one gap naming it and the pattern.
             let gaps = { recorder.events.compactMap { (event: SubscriberEvent) -> Gap? in if case .gap(let gap) = event { gap } else { nil } } }
