@@ -4,7 +4,7 @@
 // from the batches' node), and (2) after SIGKILL of one master, the time from its replica's promotion (seen in
 // CLUSTER SLOTS, polled every 10 ms) to the first event delivered from the promoted node (a SET every 5 ms on
 // one of its keys).
-// usage: resub-keyspace-bench [SETS] [CLIENTS]
+// usage: resub-keyspace-bench [SETS] [CLIENTS] [PIPELINE]
 import Foundation
 import Resub
 import Synchronization
@@ -12,6 +12,9 @@ import TestSupport
 
 let sets = CommandLine.arguments.count > 1 ? Int(CommandLine.arguments[1])! : 1_000_000
 let clients = CommandLine.arguments.count > 2 ? Int(CommandLine.arguments[2])! : 50
+let pipeline = CommandLine.arguments.count > 3 ? Int(CommandLine.arguments[3])! : 1
+/// Unbuffered output: the figures must survive a crash later in the run.
+func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 let cluster = try RedisCluster(arguments: ["--notify-keyspace-events", "KEA"])
@@ -33,7 +36,11 @@ configuration.health = HealthConfiguration(pingInterval: .milliseconds(500), pin
                                            backoff: BackoffConfiguration(minimum: .milliseconds(20), maximum: .milliseconds(200)))
 configuration.messageBufferBatches = 1 << 20
 let subscriber = Subscriber(configuration: configuration)
-let reader = Task {
+let verbose = ProcessInfo.processInfo.environment["VERBOSE"] != nil
+let eventLog = Task.detached {
+    for await event in subscriber.events where verbose { FileHandle.standardError.write(Data("\(event)\n".utf8)) }
+}
+let reader = Task.detached {
     for await batch in subscriber.batches {
         let t = now()
         counts.withLock { c in
@@ -56,7 +63,7 @@ while now() < deadline {
 let benchmark = URL(fileURLWithPath: try RedisServer.executable()).deletingLastPathComponent().appendingPathComponent("redis-benchmark")
 let load = Process()
 load.executableURL = benchmark
-load.arguments = ["-p", String(masters[0]), "--cluster", "-t", "set", "-n", String(sets), "-c", String(clients), "-r", "10000000", "-q"]
+load.arguments = ["-p", String(masters[0]), "--cluster", "-t", "set", "-n", String(sets), "-c", String(clients), "-P", String(pipeline), "-r", "10000000", "-q"]
 load.standardOutput = FileHandle.nullDevice
 load.standardError = FileHandle.nullDevice
 let loadStart = now()
@@ -74,9 +81,9 @@ while true {
 let snapshot = counts.withLock { $0 }
 let total = snapshot.byNode.values.reduce(0, +)
 let span = (snapshot.last ?? loadEnd) - (snapshot.first ?? loadStart)
-print(String(format: "SET load: %d SETs by redis-benchmark (%d clients) in %.2f s = %.0f SET/s", sets, clients, loadEnd - loadStart, Double(sets) / (loadEnd - loadStart)))
-print(String(format: "delivered %d events (%.1f%% of the SETs) in %.2f s = %.0f events/s", total, 100 * Double(total) / Double(sets), span, Double(total) / span))
-for (node, n) in snapshot.byNode.sorted(by: { $0.key < $1.key }) { print("  \(node): \(n) events") }
+say(String(format: "SET load: %d SETs by redis-benchmark (%d clients, pipeline %d) in %.2f s = %.0f SET/s", sets, clients, pipeline, loadEnd - loadStart, Double(sets) / (loadEnd - loadStart)))
+say(String(format: "delivered %d events (%.1f%% of the SETs) in %.2f s = %.0f events/s", total, 100 * Double(total) / Double(sets), span, Double(total) / span))
+for (node, n) in snapshot.byNode.sorted(by: { $0.key < $1.key }) { say("  \(node): \(n) events") }
 
 // (2) Failover: promotion to the first event from the new master.
 let victim = masters[0]
@@ -84,7 +91,8 @@ let key = try require((0..<100_000).lazy.map { "fo-key-\($0)" }.first { (try? cl
 try cluster.kill(victim)
 var promoted: Int?
 var promotedAt = 0.0
-while promoted == nil, now() < deadline + 120 {
+let failoverDeadline = now() + 60
+while promoted == nil, now() < failoverDeadline {
     if let owner = try? cluster.owner(of: key), owner != victim { promoted = owner; promotedAt = now() }
     else { usleep(10_000) }
 }
@@ -98,9 +106,10 @@ while firstEvent == nil, now() < promotedAt + 30 {
     if counts.withLock({ ($0.byNode[newNode] ?? 0) > before }) { firstEvent = counts.withLock { $0.last } }
 }
 guard let firstEvent else { fatalError("no event from the promoted master within 30 s") }
-print(String(format: "failover: promotion of %d (seen at the node) -> first event delivered from %@: %.3f s", promoted, newNode, firstEvent - promotedAt))
+say(String(format: "failover: promotion of %d (seen at the node) -> first event delivered from %@: %.3f s", promoted, newNode, firstEvent - promotedAt))
 await subscriber.shutdown()
 _ = await reader.value
+_ = await eventLog.value
 
 func require<T>(_ value: T?) throws -> T {
     guard let value else { throw FixtureError("not found") }
