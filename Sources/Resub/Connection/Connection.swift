@@ -21,7 +21,9 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
 
     /// Runs the QUIT fallback timer, and is the thread everything runs on.
     package let scheduler: any TimerScheduler
+    /// The server, credentials and socket settings.
     package let configuration: ConnectionConfiguration
+    /// Hears of the connection's events; held weakly.
     package weak var delegate: (any ConnectionDelegate)?
     /// The monotonic time of the last byte received (or of the connect), for the health monitor.
     package private(set) var lastReadAt: ContinuousClock.Instant
@@ -97,8 +99,9 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
         flush()
     }
 
-    /// Sends `SUBSCRIBE`-family commands for `names`, `batchSize` names per command, pipelined in one write.
-    /// Each command's `completion` runs once all its confirmations arrived, or with an error. Loop-only.
+    /// Queues one `SUBSCRIBE`-family command for `names` (when empty: nothing, and no completion), written by the next
+    /// ``flush()`` so that a replay's commands go out in one write. `completion` runs once a confirmation
+    /// arrived for every name, or with an error. Loop-only.
     package func sendSubscription(
         _ kind: SubscriptionKind, subscribe: Bool, names: [String],
         completion: @escaping (Result<Void, ResubError>) -> Void
