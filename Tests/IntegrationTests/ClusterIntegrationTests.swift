@@ -425,3 +425,42 @@ struct ClusterIntegrationTests {
         }
     }
 }
+
+/// On the shared cluster (notify-keyspace-events off there).
+extension ClusterIntegrationTests.Shared {
+    @Test("resub --cluster with a keyspace pattern: /readyz and /metrics show every master's share, and the events being off is logged once per master")
+    func readyzAndWarning() async throws {
+        let cluster = try SharedCluster.require()
+        let masters = try cluster.masters()
+        let executable = try resubExecutable()
+        let adminPort = try RedisServer.freePort()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("resub-ks-proc-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = try ClusterResubProcess(executable: executable, arguments: [
+            "--cluster", "--url", cluster.url(masters[0]), "--pattern", "__keyspace@0__:*", "--channel", "plain",
+            "--admin", "127.0.0.1:\(adminPort)", "--client-name", "resub-ks-proc",
+        ], directory: directory, name: "ks")
+        defer { process.stop() }
+        // This cluster runs with notify-keyspace-events off: each master's missing flags are logged once.
+        let warned = await eventually(within: 15) {
+            let log = (try? String(contentsOfFile: process.stderrPath, encoding: .utf8)) ?? ""
+            return masters.allSatisfy { log.contains("notify-keyspace-events is \"\" on 127.0.0.1:\($0)") }
+        }
+        #expect(warned, "log:\n\(process.logTail)")
+        let ready = await eventually(within: 10) { (try? TestHTTP.request(port: adminPort, path: "/readyz"))?.status == 200 }
+        #expect(ready, "log:\n\(process.logTail)")
+        let readyz = try TestHTTP.request(port: adminPort, path: "/readyz")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(readyz.body)) as? [String: Any])
+        let keyspace = try #require(object["keyspace"] as? [[String: Any]], "\(readyz.text)")
+        #expect(keyspace.compactMap { $0["node"] as? String }.sorted() == masters.map { "127.0.0.1:\($0)" }.sorted())
+        #expect(keyspace.allSatisfy { $0["state"] as? String == "healthy" && $0["confirmed"] as? Int == 1 })
+        let metrics = try TestHTTP.request(port: adminPort, path: "/metrics").text
+        for master in masters {
+            #expect(metrics.contains("resub_keyspace_subscriptions{node=\"127.0.0.1:\(master)\",status=\"confirmed\"} 1"), "\(metrics.split(separator: "\n").filter { $0.contains("keyspace") })")
+        }
+        try? await Task.sleep(for: .milliseconds(300))
+        let log = (try? String(contentsOfFile: process.stderrPath, encoding: .utf8)) ?? ""
+        #expect(log.components(separatedBy: "notify-keyspace-events is").count - 1 == masters.count, "one warning per master")
+    }
+}
