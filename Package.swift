@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "ResubService",
             dependencies: [
-                "Resub", "LibeventLoop",
+                "Resub", "RESP", "LibeventLoop",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -93,7 +93,7 @@ let package = Package(
         .testTarget(name: "ResubTests", dependencies: ["Resub", "RESP", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "ResubServiceTests",
-            dependencies: ["ResubService", "Resub", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["ResubService", "Resub", "RESP", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Resub
+import RESP
 import ResubService
 
 
