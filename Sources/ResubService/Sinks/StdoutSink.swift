@@ -126,6 +126,11 @@ package final class StdoutSink: @unchecked Sendable {
         return true
     }
 
+    /// Stops accepting pushes without waiting for the writer.
+    package func closeQueue() {
+        queue.close()
+    }
+
     /// Bytes of messages queued or being written.
     package var outstandingBytes: Int { queue.outstandingBytes }
 
