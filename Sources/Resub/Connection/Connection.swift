@@ -31,7 +31,8 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
         case subscription(kind: SubscriptionKind, subscribe: Bool, remaining: Int, completion: (Result<Void, ResubError>) -> Void)
     }
 
-    package let loop: EventLoop
+    /// The loop's timers (a manual scheduler in tests).
+    package let loop: any TimerScheduler
     package let configuration: ConnectionConfiguration
     package weak var delegate: (any ConnectionDelegate)?
     package private(set) var state: State = .connecting
@@ -49,7 +50,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
     private var pending = Deque<Pending>()
     private var handshake: HandshakeStateMachine
     private var output: [UInt8] = []
-    private var quitTimer: TimerEvent?
+    private var quitTimer: (any ScheduledTimer)?
     /// RESP2 connections used for pub/sub: arrays may be messages (see the type's doc).
     private var resp2Subscriber = false
 
@@ -57,7 +58,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
 
     /// Starts connecting at once over a libevent socket. Loop-only.
     package convenience init(loop: EventLoop, configuration: ConnectionConfiguration, delegate: any ConnectionDelegate) {
-        loop.assertInLoop()
+        loop.assertInLoop(file: #fileID, line: #line)
         self.init(loop: loop, configuration: configuration, delegate: delegate) { transportDelegate in
             loop.connect(to: configuration.endpoint.address, options: configuration.socket, delegate: transportDelegate)
         }
@@ -66,7 +67,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
     /// Starts connecting through `open`, which gets the connection as the transport's delegate and returns
     /// the transport (a test passes a fake). Loop-only.
     package init(
-        loop: EventLoop, configuration: ConnectionConfiguration, delegate: any ConnectionDelegate,
+        loop: any TimerScheduler, configuration: ConnectionConfiguration, delegate: any ConnectionDelegate,
         open: (any TransportDelegate) -> any Transport
     ) {
         self.loop = loop
@@ -98,7 +99,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
     /// value is an error: the caller decides), or with ``ResubError/Code/disconnected`` if the connection
     /// closes first. Loop-only.
     package func send(_ arguments: [String], completion: @escaping (Result<RESPValue, ResubError>) -> Void) {
-        loop.assertInLoop()
+        loop.assertInLoop(file: #fileID, line: #line)
         guard state == .ready else {
             completion(.failure(ResubError(.disconnected, "connection is not ready (\(state))", command: arguments.first, node: node)))
             return
@@ -114,7 +115,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
         _ kind: SubscriptionKind, subscribe: Bool, names: [String],
         completion: @escaping (Result<Void, ResubError>) -> Void
     ) {
-        loop.assertInLoop()
+        loop.assertInLoop(file: #fileID, line: #line)
         guard !names.isEmpty else { return }
         guard state == .ready else {
             completion(.failure(ResubError(.disconnected, "connection is not ready (\(state))", node: node)))
@@ -142,7 +143,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
     /// Closes the socket at once and fails every pending command with ``ResubError/Code/disconnected``.
     /// Harmless when already closed. The delegate is not told. Loop-only.
     package func disconnect() {
-        loop.assertInLoop()
+        loop.assertInLoop(file: #fileID, line: #line)
         close(error: ResubError(.disconnected, "connection closed by the client", node: node), notify: false)
     }
 
@@ -150,7 +151,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
     /// (or after one second). With commands pending (a blocked read, say) it is ``disconnect()``: QUIT would
     /// wait behind them. Loop-only.
     package func quit() {
-        loop.assertInLoop()
+        loop.assertInLoop(file: #fileID, line: #line)
         guard state == .ready, pending.isEmpty else {
             disconnect()
             return
@@ -159,7 +160,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
         RESPEncoder.appendCommand(["QUIT"], to: &output)
         pending.append(.reply { [weak self] _ in self?.disconnect() })
         flush()
-        quitTimer = loop.scheduleTimer(after: .seconds(1)) { [weak self] in self?.disconnect() }
+        quitTimer = loop.scheduleOnce(after: .seconds(1)) { [weak self] in self?.disconnect() }
     }
 
     private func close(error: ResubError, notify: Bool) {
@@ -179,7 +180,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
             case .subscription(_, _, _, let completion): completion(.failure(error))
             }
         }
-        if notify { delegate?.connection(self, didCloseWith: error) }
+        if notify { delegate?.connection(self, didReport: .closed(error)) }
     }
 
     // MARK: TransportDelegate
@@ -187,7 +188,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
     package func transportDidConnect(_ transport: any Transport) {
         lastReadAt = .now
         state = .handshaking
-        delegate?.connectionDidConnect(self)
+        delegate?.connection(self, didReport: .connected)
         guard state == .handshaking else { return }
         apply(handshake.start())
     }
@@ -205,7 +206,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
         case .ready(let version):
             protocolVersion = version
             state = .ready
-            delegate?.connectionDidBecomeReady(self)
+            delegate?.connection(self, didReport: .ready)
         case .fail(var error):
             error.node = node
             close(error: error, notify: true)
@@ -237,7 +238,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
             close(error: ResubError(.protocolError, error.description, node: node), notify: true)
             return
         }
-        if state != .closed { delegate.connectionDidFinishReading(self) }
+        if state != .closed { delegate.connection(self, didReport: .readFinished) }
     }
 
     package func transport(_ transport: any Transport, didCloseWith error: SocketError) {
@@ -269,7 +270,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
         case .reply:
             reply(value.withoutAttributes)
         case .otherPush:
-            delegate.connection(self, didReceivePush: value)
+            delegate.connection(self, didReport: .push(value))
         }
     }
 
@@ -284,7 +285,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
                 pending[pending.startIndex] = .subscription(kind: k, subscribe: s, remaining: remaining - 1, completion: completion)
             }
         } else {
-            delegate.connection(self, unsolicited: kind, subscribe: subscribe, name: Array(name))
+            delegate.connection(self, didReport: .unsolicited(kind: kind, subscribe: subscribe, name: Array(name)))
         }
     }
 
