@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import LibeventLoop
 import Glibc
 #endif
 import Foundation
@@ -165,7 +166,7 @@ struct StdoutSinkTests {
 
         let output = Mutex<[UInt8]?>(nil)
         let reader = pipe.read
-        Thread.detachNewThread {
+        ThreadStarter.detach(name: "test-reader") {
             let bytes = Self.readAll(reader)
             output.withLock { $0 = bytes }
         }
