@@ -1,6 +1,7 @@
 import Foundation
 import LibeventLoop
 import Resub
+import RESP
 import Synchronization
 import Testing
 import TestSupport

@@ -19,7 +19,7 @@ public final class FakeConnections: @unchecked Sendable {
     package func open(_ configuration: ConnectionConfiguration, _ delegate: any ConnectionDelegate) -> Connection {
         let transport = FakeTransport()
         transports.append(transport)
-        return Connection(loop: scheduler, configuration: configuration, delegate: delegate) { transportDelegate in
+        return Connection(scheduler: scheduler, configuration: configuration, delegate: delegate) { transportDelegate in
             transport.delegate = transportDelegate
             return transport
         }

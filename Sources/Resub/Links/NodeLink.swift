@@ -206,7 +206,7 @@ package final class NodeLink: @unchecked Sendable {
 
     private func received(_ message: RESPMessageView) {
         builder.append(
-            kind: MessageKind(rawValue: message.kind.rawValue)!, pattern: message.pattern,
+            kind: message.kind, pattern: message.pattern,
             channel: message.channel, payload: message.payload)
         if builder.byteCount >= maxBatchBytes { flushBatch() }
     }
