@@ -58,10 +58,7 @@ package final class StreamLink: @unchecked Sendable {
         self.onEntries = onEntries
         supervisor.onEvent = onEvent
         supervisor.setUp = { [unowned self] connection in self.prepare(connection) }
-        supervisor.onClose = { [unowned self] _ in
-            self.reader.disconnected()
-            self.clientID = nil
-        }
+        supervisor.onClose = { [unowned self] _ in self.reader.disconnected() }
         // Streams keep their entries: an outage is no gap for a reader that resumes by ID, so neither the
         // set-up time nor gaps are reported.
     }
@@ -79,6 +76,7 @@ package final class StreamLink: @unchecked Sendable {
 
     /// After the handshake: learn our CLIENT ID (for unblock), resolve `$`, create groups, then read.
     private func prepare(_ connection: Connection) {
+        clientID = nil  // the last connection's; kept until now so that unblock() after stop() still fails
         connection.send(["CLIENT", "ID"]) { [weak self] result in
             guard let self, connection === self.supervisor.connection else { return }
             if case .success(let value) = result { self.clientID = value.int }
