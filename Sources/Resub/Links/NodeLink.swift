@@ -34,22 +34,8 @@ package final class NodeLink: @unchecked Sendable {
     /// Flush a batch mid-read once it holds this many bytes, to bound memory per batch.
     private let maxBatchBytes = 1 << 20
 
-    /// Creates an idle link on `loop`'s clock, timers and sockets; call ``start()``. Loop-only.
-    package convenience init(
-        loop: EventLoop,
-        configuration: ConnectionConfiguration,
-        health: HealthConfiguration,
-        desired: SubscriptionSet,
-        replayBatchSize: Int,
-        onBatch: @escaping (MessageBatch) -> Void,
-        onEvent: @escaping (SubscriberEvent) -> Void
-    ) {
-        self.init(
-            environment: .loop(loop), configuration: configuration, health: health, desired: desired,
-            replayBatchSize: replayBatchSize, onBatch: onBatch, onEvent: onEvent)
-    }
-
-    /// Creates an idle link in `environment` (tests pass fake transports and a manual scheduler).
+    /// Creates an idle link in `environment` (`.loop(loop)`; tests pass fake transports and a manual
+    /// scheduler); call ``start()``. Loop-only.
     package init(
         environment: LinkEnvironment<ContinuousClock.Instant>,
         configuration: ConnectionConfiguration,

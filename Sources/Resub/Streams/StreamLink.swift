@@ -30,15 +30,8 @@ package final class StreamLink: @unchecked Sendable {
     /// `host:port` (or `unix:/path`).
     package let node: String
 
-    /// Creates an idle reader on `loop`'s clock, timers and sockets; call ``start()``. Loop-only.
-    package convenience init(
-        loop: EventLoop, configuration: StreamReaderConfiguration,
-        onEntries: @escaping ([StreamEntry]) -> Void, onEvent: @escaping (SubscriberEvent) -> Void
-    ) {
-        self.init(environment: .loop(loop), configuration: configuration, onEntries: onEntries, onEvent: onEvent)
-    }
-
-    /// Creates an idle reader in `environment` (tests pass fake transports and a manual scheduler).
+    /// Creates an idle reader in `environment` (`.loop(loop)`; tests pass fake transports and a manual
+    /// scheduler); call ``start()``. Loop-only.
     package init(
         environment: LinkEnvironment<ContinuousClock.Instant>, configuration: StreamReaderConfiguration,
         onEntries: @escaping ([StreamEntry]) -> Void, onEvent: @escaping (SubscriberEvent) -> Void
