@@ -37,6 +37,7 @@ package struct StreamReadStateMachine<Instant: InstantProtocol> where Instant.Du
         case fail(ResubError)
     }
 
+    /// The current phase.
     package private(set) var phase: Phase = .down
     /// The resume position per stream: the last ID delivered (plain XREAD) or the pending-phase position
     /// (group).
