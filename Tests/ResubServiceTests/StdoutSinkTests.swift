@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import LibeventLoop
 import Glibc
 #endif
 import Foundation
@@ -153,7 +154,7 @@ struct StdoutSinkTests {
 
         let output = Mutex<[UInt8]?>(nil)
         let reader = pipe.read
-        Thread.detachNewThread {
+        ThreadStarter.detach(name: "test-reader") {
             let bytes = readToEnd(reader)
             output.withLock { $0 = bytes }
         }

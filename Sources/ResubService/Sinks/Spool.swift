@@ -401,51 +401,35 @@ package enum CRC32 {
 
 /// A thread that runs closures one at a time, in order.
 final class Worker: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
+    /// Guards `jobs` and `stopping`; the worker thread waits on it for jobs.
+    private let lock = ConditionLock()
     private var jobs: [() -> Void] = []
     private var stopping = false
-    private var thread: pthread_t?
+    private var thread: ThreadStarter.Handle?
 
     init(name: String) {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
-        let box = Unmanaged.passRetained(StartBox(worker: self, name: name))
-        var tid = pthread_t()
-        pthread_create(&tid, nil, { arg in
-            let box = Unmanaged<StartBox>.fromOpaque(arg!).takeRetainedValue()
-            setCurrentThreadName(box.name)
-            box.worker.run()
-            return nil
-        }, box.toOpaque())
-        thread = tid
-    }
-
-    private final class StartBox {
-        let worker: Worker
-        let name: String
-        init(worker: Worker, name: String) {
-            self.worker = worker
-            self.name = name
-        }
+        thread = ThreadStarter.start(name: name) { [self] in run() }
     }
 
     func async(_ job: @escaping () -> Void) {
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         jobs.append(job)
-        pthread_cond_signal(&cond)
-        pthread_mutex_unlock(&mutex)
+        lock.signal()
+        lock.unlock()
     }
 
     /// Runs `body` on the worker thread and waits for its result.
     func sync<T>(_ body: @escaping () throws -> T) throws -> T {
         let box = ResultBox<T>()
-        let done = DispatchSemaphore(value: 0)
+        let done = ConditionLock()
         async {
-            box.result = Result { try body() }
+            let result = Result { try body() }
+            done.withLock { box.result = result }
             done.signal()
         }
-        done.wait()
+        done.lock()
+        while box.result == nil { done.wait() }
+        done.unlock()
         return try box.result!.get()
     }
 
@@ -461,23 +445,23 @@ final class Worker: @unchecked Sendable {
 
     private func run() {
         while true {
-            pthread_mutex_lock(&mutex)
-            while jobs.isEmpty && !stopping { pthread_cond_wait(&cond, &mutex) }
+            lock.lock()
+            while jobs.isEmpty && !stopping { lock.wait() }
             let batch = jobs
             jobs = []
             let stop = stopping && batch.isEmpty
-            pthread_mutex_unlock(&mutex)
+            lock.unlock()
             if stop { return }
             for job in batch { job() }
         }
     }
 
     func stop() {
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         stopping = true
-        pthread_cond_signal(&cond)
-        pthread_mutex_unlock(&mutex)
-        if let thread { pthread_join(thread, nil) }
+        lock.signal()
+        lock.unlock()
+        thread?.join()
         thread = nil
     }
 }
