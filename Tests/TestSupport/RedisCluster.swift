@@ -1,6 +1,7 @@
 import Foundation
 import RESP
 import Resub
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,13 +14,14 @@ import Glibc
 /// right after migrations and failovers.
 public final class RedisCluster: @unchecked Sendable {
     /// The nodes, in creation order (the first three are created as masters; then those of ``addMaster()``).
-    public var servers: [RedisServer] { lock.withLock { nodes } }
-    private var nodes: [RedisServer]
+    public var servers: [RedisServer] { nodes.withLock { $0 } }
+    private let nodes = Mutex<[RedisServer]>([])
     /// The `redis-server` arguments of every node.
     private let nodeArguments: [String]
-    private var usedPorts = Set<Int>()
-    private let lock = NSLock()
-    private var clients: [Int: SyncRedisClient] = [:]
+    /// Every port taken so far (clients and cluster bus).
+    private let usedPorts = Mutex(Set<Int>())
+    /// A kept connection per node port.
+    private let clients = Mutex<[Int: SyncRedisClient]>([:])
 
     /// Every node's TCP port.
     public var ports: [Int] { servers.map(\.port) }
@@ -30,11 +32,10 @@ public final class RedisCluster: @unchecked Sendable {
     ///   `["--notify-keyspace-events", "KEA"]`.
     public init(timeout: Double = 60, arguments: [String] = []) throws {
         nodeArguments = arguments
-        nodes = []
         var started: [RedisServer] = []
         do {
             for _ in 0..<6 { started.append(try startNode()) }
-            nodes = started
+            nodes.withLock { $0 = started }
             let deadline = Date().addingTimeInterval(timeout)
             try create(deadline: deadline)
             try waitUntilFormed(deadline: deadline)
@@ -48,7 +49,7 @@ public final class RedisCluster: @unchecked Sendable {
 
     /// Kills every node (SIGKILL, by pid) and removes their directories. Idempotent.
     public func stop() {
-        lock.withLock { clients = [:] }
+        clients.withLock { $0 = [:] }
         for server in servers { server.stop() }
     }
 
@@ -64,7 +65,7 @@ public final class RedisCluster: @unchecked Sendable {
     /// Kills the node on `port` (SIGKILL by pid, waiting for it to exit).
     public func kill(_ port: Int) throws {
         let server = try server(port)
-        lock.withLock { clients[port] = nil }
+        clients.withLock { $0[port] = nil }
         server.kill(SIGKILL)
     }
 
@@ -84,7 +85,7 @@ public final class RedisCluster: @unchecked Sendable {
     /// Runs one command on the node on `port`, on a kept connection (reopened after a failure).
     @discardableResult
     public func command(_ port: Int, _ args: [String]) throws -> RESPValue {
-        try lock.withLock {
+        try clients.withLock { clients in
             let client: SyncRedisClient
             if let kept = clients[port] {
                 client = kept
@@ -277,7 +278,7 @@ public final class RedisCluster: @unchecked Sendable {
     /// ``migrate(slot:from:to:timeout:)``.
     public func addMaster(timeout: Double = 20) throws -> Int {
         let server = try startNode()
-        lock.withLock { nodes.append(server) }
+        nodes.withLock { $0.append(server) }
         let port = server.port
         let id = try nodeID(port)
         let busPort = try bus(of: port)
@@ -318,7 +319,7 @@ public final class RedisCluster: @unchecked Sendable {
 
     /// A cluster node process on fresh ports (not yet part of the cluster).
     private func startNode() throws -> RedisServer {
-        let (port, busPort) = try lock.withLock { try Self.portPair(avoiding: &usedPorts) }
+        let (port, busPort) = try usedPorts.withLock { try Self.portPair(avoiding: &$0) }
         return try RedisServer(arguments: [
             "--cluster-enabled", "yes",
             // Relative to --dir, the server's own directory (removed by stop()).

@@ -95,7 +95,7 @@ public final class Subscriber: Sendable {
             let check = KeyspaceConfigCheck(loop: loop, template: configuration.connectionConfiguration, onEvent: onEvent)
             let endpoint = configuration.connectionConfiguration.endpoint
             let standalone = NodeLink(
-                loop: loop, configuration: configuration.connectionConfiguration, health: configuration.health,
+                environment: .loop(loop), configuration: configuration.connectionConfiguration, health: configuration.health,
                 desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
                 onBatch: onBatch,
                 onEvent: { event in

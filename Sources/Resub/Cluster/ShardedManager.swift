@@ -261,7 +261,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         var configuration = template
         configuration.endpoint = endpoint
         let link = NodeLink(
-            loop: loop, configuration: configuration, health: health, desired: desired,
+            environment: .loop(loop), configuration: configuration, health: health, desired: desired,
             replayBatchSize: replayBatchSize, onBatch: onBatch,
             onEvent: { [weak self] event in self?.linkEvent(event) })
         link.isReadingPaused = isReadingPaused
@@ -354,8 +354,8 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         case .stateChanged(let node, _, .healthy, _):
             downSince[node] = nil
         case .subscribed(.channel, _, let node), .subscribed(.pattern, _, let node):
-            if let link = shardLinks[node] {
-                keyspaceCheck.verify(link.configuration.endpoint, names: link.desired.channels.union(link.desired.patterns))
+            if let link = shardLinks[node], let clusterNode = machine.map?.allNodes.first(where: { $0.address == node }) {
+                keyspaceCheck.verify(endpoint(for: clusterNode), names: link.desired.channels.union(link.desired.patterns))
             }
         default:
             break

@@ -2,11 +2,11 @@ import LibeventLoop
 import RESP
 
 /// Warns when a node that carries keyspace or keyevent subscriptions has the notifications switched off:
-/// asks it `CONFIG GET notify-keyspace-events` on a short-lived connection of its own (a subscribed RESP2
-/// connection may not send CONFIG) and reports ``SubscriberEvent/keyspaceEventsDisabled(node:configured:missing:)``
-/// once per node and set of missing flags. Says nothing when CONFIG is refused (an ACL without `+config`)
-/// or the node cannot be reached. Loop-only.
-package final class KeyspaceConfigCheck: ConnectionDelegate, @unchecked Sendable {
+/// asks it `CONFIG GET notify-keyspace-events` on a ``SideConnection`` (a subscribed RESP2 connection may not
+/// send CONFIG) and reports ``SubscriberEvent/keyspaceEventsDisabled(node:configured:missing:)`` once per node
+/// and set of missing flags. Says nothing when CONFIG is refused (an ACL without `+config`) or the node
+/// cannot be reached. Loop-only.
+package final class KeyspaceConfigCheck: @unchecked Sendable {
     private let loop: EventLoop
     private let template: ConnectionConfiguration
     private let onEvent: (SubscriberEvent) -> Void
@@ -14,7 +14,7 @@ package final class KeyspaceConfigCheck: ConnectionDelegate, @unchecked Sendable
     private var checked: [String: Set<String>] = [:]
     /// The warnings already given, as `node missing-flags`.
     private var warned: Set<String> = []
-    private var running: [ObjectIdentifier: (connection: Connection, names: Set<String>, timer: TimerEvent?)] = [:]
+    private var running: [ObjectIdentifier: SideConnection] = [:]
     private var stopped = false
     /// The names of the link being checked, for an owner that has them only once the link exists.
     package var names: () -> Set<String> = { [] }
@@ -35,41 +35,26 @@ package final class KeyspaceConfigCheck: ConnectionDelegate, @unchecked Sendable
         checked[node, default: []].formUnion(nodeLocal)
         var configuration = template
         configuration.endpoint = endpoint
-        let connection = Connection(loop: loop, configuration: configuration, delegate: self)
-        let id = ObjectIdentifier(connection)
-        // A node that accepts the socket but never answers must not keep the connection forever.
-        let timer = loop.scheduleTimer(after: configuration.socket.connectTimeout + .seconds(2)) { [weak self] in
-            self?.finish(id)
+        let side = SideConnection(loop: loop, configuration: configuration, timeout: configuration.socket.connectTimeout + .seconds(2))
+        let id = ObjectIdentifier(side)
+        running[id] = side
+        side.send(["CONFIG", "GET", "notify-keyspace-events"]) { [weak self] result in
+            guard let self, let side = self.running.removeValue(forKey: id) else { return }
+            side.close()
+            // An error reply (NOPERM, CONFIG renamed away) or a lost connection: nothing is known, say nothing.
+            guard case .success(let reply) = result, !reply.isError, let configured = Self.value(reply) else { return }
+            let missing = KeyspaceEvents.missingFlags(configured: configured, names: nodeLocal.union(self.checked[node] ?? []))
+            guard !missing.isEmpty, self.warned.insert("\(node) \(missing)").inserted else { return }
+            self.onEvent(.keyspaceEventsDisabled(node: node, configured: configured, missing: missing))
         }
-        running[id] = (connection, nodeLocal, timer)
     }
 
     /// Closes every check connection and checks nothing more.
     package func stop() {
         stopped = true
-        for id in Array(running.keys) { finish(id) }
-    }
-
-    private func finish(_ id: ObjectIdentifier) {
-        guard let entry = running.removeValue(forKey: id) else { return }
-        entry.timer?.cancel()
-        entry.connection.disconnect()
-    }
-
-    // MARK: ConnectionDelegate
-
-    package func connectionDidBecomeReady(_ connection: Connection) {
-        let id = ObjectIdentifier(connection)
-        guard let names = running[id]?.names else { return }
-        connection.send(["CONFIG", "GET", "notify-keyspace-events"]) { [weak self] result in
-            guard let self, self.running[id] != nil else { return }
-            self.finish(id)
-            // An error reply (NOPERM, CONFIG renamed away) or a lost connection: nothing is known, say nothing.
-            guard case .success(let reply) = result, !reply.isError, let configured = Self.value(reply) else { return }
-            let missing = KeyspaceEvents.missingFlags(configured: configured, names: names)
-            guard !missing.isEmpty, self.warned.insert("\(connection.node) \(missing)").inserted else { return }
-            self.onEvent(.keyspaceEventsDisabled(node: connection.node, configured: configured, missing: missing))
-        }
+        let sides = running.values
+        running = [:]
+        for side in sides { side.close() }
     }
 
     /// The value of a `CONFIG GET` reply: `[name, value]` (RESP2) or `{name: value}` (RESP3).
@@ -80,14 +65,4 @@ package final class KeyspaceConfigCheck: ConnectionDelegate, @unchecked Sendable
         default: return nil
         }
     }
-
-    package func connection(_ connection: Connection, didCloseWith error: ResubError) {
-        finish(ObjectIdentifier(connection))
-    }
-
-    package func connectionDidConnect(_ connection: Connection) {}
-    package func connection(_ connection: Connection, didReceive message: RESPMessageView) {}
-    package func connectionDidFinishReading(_ connection: Connection) {}
-    package func connection(_ connection: Connection, unsolicited kind: SubscriptionKind, subscribe: Bool, name: [UInt8]) {}
-    package func connection(_ connection: Connection, didReceivePush value: RESPValue) {}
 }
