@@ -82,6 +82,12 @@ let package = Package(
             path: "Benchmarks/ClusterBenchmark",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "resub-keyspace-bench",
+            dependencies: ["Resub", "TestSupport"],
+            path: "Benchmarks/KeyspaceBenchmark",
+            swiftSettings: strict
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["RESP", "Resub"],

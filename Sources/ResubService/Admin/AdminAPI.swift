@@ -4,7 +4,8 @@ import Resub
 
 /// The admin HTTP API, answered on the loop thread:
 /// - `GET /healthz`: the process is alive (always 200).
-/// - `GET /readyz`: 200 when every link is healthy (connected and every subscription confirmed), else 503.
+/// - `GET /readyz`: 200 when every link is healthy (connected and every subscription confirmed), else 503;
+///   `keyspace` lists each node carrying keyspace/keyevent names with its state and confirmed count.
 /// - `GET /subscriptions`: the desired subscriptions as `{"channels":[…],"patterns":[…],"shard_channels":[…]}`.
 /// - `POST /subscriptions` with that shape adds them; `DELETE /subscriptions` removes them; both answer
 ///   with the resulting desired set. In cluster mode these go through the sharded manager like any change.
@@ -37,7 +38,13 @@ package final class AdminAPI: @unchecked Sendable {
                 }
                 return entry
             }
-            return json(ready ? 200 : 503, ["ready": ready, "links": links])
+            var body: [String: Any] = ["ready": ready, "links": links]
+            // Keyspace/keyevent names: each node that carries them (every master in cluster mode).
+            let nodeLocal = subscriber.withLinks { $0.nodeLocalLinks }
+            if !nodeLocal.isEmpty {
+                body["keyspace"] = nodeLocal.map { ["node": $0.node, "state": $0.state.rawValue, "subscriptions": $0.desired, "confirmed": $0.confirmed] as [String: Any] }
+            }
+            return json(ready ? 200 : 503, body)
         default:
             break
         }

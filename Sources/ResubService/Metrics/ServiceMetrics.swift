@@ -37,6 +37,7 @@ package final class ServiceMetrics: Sendable {
         var writtenSoFar = 0
         var linkStates: [String: LinkState] = [:]
         var webhookSoFar = WebhookCounters()
+        var nodeLocalNodes: Set<String> = []
     }
 
     /// The help text of every family, by name (one place, so a family's help is the same for every label set).
@@ -60,6 +61,7 @@ package final class ServiceMetrics: Sendable {
         "resub_webhook_undelivered_messages": "Messages accepted by the webhook sink and not yet delivered or dead-lettered.",
         "resub_spool_bytes": "Bytes of unacknowledged requests in the webhook spool.",
         "resub_stream_entries_read_total": "Stream entries read.",
+        "resub_keyspace_subscriptions": "Keyspace/keyevent channels and patterns each node carries, desired and confirmed.",
     ]
 
     private static func descriptor(_ name: String) -> MetricNameDescriptor {
@@ -187,6 +189,22 @@ package final class ServiceMetrics: Sendable {
         }
         if delta > 0 { written.increment(by: Int64(delta)) }
         queueBytes.set(Int64(bytes))
+    }
+
+    /// Keyspace/keyevent subscriptions per node (called at scrape, on the loop):
+    /// `resub_keyspace_subscriptions{node,status="desired"|"confirmed"}`. A node no longer carrying them is
+    /// set to 0 rather than left at its last value.
+    package func nodeLocal(_ links: [NodeLocalLinkState]) {
+        let current = Dictionary(links.map { ($0.node, ($0.desired, $0.confirmed)) }, uniquingKeysWith: { a, _ in a })
+        let nodes = state.withLock { s -> Set<String> in
+            defer { s.nodeLocalNodes = Set(current.keys) }
+            return s.nodeLocalNodes.union(current.keys)
+        }
+        for node in nodes {
+            let (desired, confirmed) = current[node] ?? (0, 0)
+            Self.gauge(registry, "resub_keyspace_subscriptions", [("node", node), ("status", "desired")]).set(Int64(desired))
+            Self.gauge(registry, "resub_keyspace_subscriptions", [("node", node), ("status", "confirmed")]).set(Int64(confirmed))
+        }
     }
 
     /// The Prometheus text, with the scrape-time gauges refreshed and the process's figures read.

@@ -11,7 +11,7 @@ extension ServiceRunner {
             } else {
                 logger.info("\(event)")
             }
-        case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed:
+        case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed, .keyspaceEventsDisabled:
             logger.warning("\(event)")
         case .topologyChanged, .shardChannelsIgnored:
             logger.info("\(event)")

@@ -140,6 +140,7 @@ package final class ServiceRunner: Sendable {
         guard let admin = options.admin else { return }
         let api = AdminAPI(subscriber: subscriber, token: options.adminToken, metrics: {
             sink.reportMetrics(to: metrics)
+            metrics.nodeLocal(subscriber.withLinks { $0.nodeLocalLinks })
             return metrics.scrape(desired: subscriber.withLinks { $0.desired })
         })
         do {
