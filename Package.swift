@@ -82,6 +82,12 @@ let package = Package(
             path: "Benchmarks/ClusterBenchmark",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "resub-split-bench",
+            dependencies: ["Resub"],
+            path: "Benchmarks/SplitBenchmark",
+            swiftSettings: strict
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["RESP", "Resub"],

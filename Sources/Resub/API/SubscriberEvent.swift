@@ -28,6 +28,8 @@ public enum SubscriberEvent: Sendable, Hashable {
     case topologyRefreshFailed(ResubError)
     /// Cluster mode: shard channels outside the served slot ranges, ignored.
     case shardChannelsIgnored(names: [String], slots: String)
+    /// Cluster mode, `--slots auto`: the slots (or the plain channels and patterns) this member serves changed.
+    case splitChanged(SplitChange)
     /// Messages were dropped because the consumer of ``Subscriber/messages`` fell behind.
     case messagesDropped(count: Int)
     /// ``Subscriber/shutdown()`` finished.
@@ -56,6 +58,7 @@ extension SubscriberEvent: CustomStringConvertible {
         case .topologyRefreshFailed(let error): return "cluster topology refresh failed: \(error)"
         case .shardChannelsIgnored(let names, let slots):
             return "ignoring \(names.count) shard channel(s) outside slots \(slots): \(names.prefix(10).joined(separator: ", "))\(names.count > 10 ? ", …" : "")"
+        case .splitChanged(let change): return change.description
         case .messagesDropped(let count): return "\(count) messages dropped: consumer too slow"
         case .shutdown: return "shut down"
         }

@@ -32,9 +32,11 @@ package struct ShardedStateMachine: Sendable {
     package private(set) var unassigned: Set<String> = []
     /// The topology in use.
     package private(set) var map: ShardMap?
-    /// The slots this instance serves (`--slots`).
-    package let slots: SlotRanges
+    /// The slots this instance serves (`--slots`, or the split group's share: see `slotsChanged`).
+    package internal(set) var slots: SlotRanges
     private var ignoredNames: Set<String> = []
+    /// Wanted channels outside the served slots, kept so that a change of slots can serve them.
+    var outside: Set<String> = []
 
     /// Creates the machine for the given slot ranges.
     package init(slots: SlotRanges = .all) {
@@ -52,6 +54,7 @@ package struct ShardedStateMachine: Sendable {
         var needRefresh = false
         for name in names {
             guard slots.contains(HashSlot(key: name)) else {
+                outside.insert(name)
                 if ignoredNames.insert(name).inserted { newlyIgnored.append(name) }
                 continue
             }
@@ -74,6 +77,7 @@ package struct ShardedStateMachine: Sendable {
     /// No longer wants `names`.
     package mutating func remove(_ names: [String]) -> [Action] {
         var byNode: [String: [String]] = [:]
+        outside.subtract(names)
         for name in names where desired.remove(name) != nil {
             if unassigned.remove(name) != nil { continue }
             if let node = nodeOf.removeValue(forKey: name) {

@@ -28,7 +28,9 @@ package final class AdminAPI: @unchecked Sendable {
             return json(200, ["status": "ok"])
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
             let (states, errors) = subscriber.withLinks { ($0.linkStates, $0.lastErrors) }
-            let ready = !states.isEmpty && states.allSatisfy { $0.state == .healthy }
+            let split = subscriber.withLinks { ($0 as? ShardedManager)?.splitStatus }
+            // A split member may own no channel at all, so no link: it is ready once it holds its lease.
+            let ready = (split.map(\.leaseHeld) ?? !states.isEmpty) && states.allSatisfy { $0.state == .healthy }
             let links = states.map { link -> [String: String] in
                 var entry = ["node": link.node, "state": link.state.rawValue]
                 if link.state != .healthy, let error = errors[link.node] {
@@ -37,7 +39,15 @@ package final class AdminAPI: @unchecked Sendable {
                 }
                 return entry
             }
-            return json(ready ? 200 : 503, ["ready": ready, "links": links])
+            var body: [String: Any] = ["ready": ready, "links": links]
+            if let split {
+                body["split"] = [
+                    "group": split.group, "member": split.member, "members": split.members, "lease": split.leaseHeld,
+                    "ranges": split.ranges, "slots": split.slots, "broadcast": split.broadcast,
+                    "acquiring_blocks": split.acquiring, "releasing_blocks": split.releasing, "settled": split.isSettled,
+                ] as [String: Any]
+            }
+            return json(ready ? 200 : 503, body)
         default:
             break
         }

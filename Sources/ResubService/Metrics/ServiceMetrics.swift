@@ -107,6 +107,12 @@ package final class ServiceMetrics: Sendable {
             replayDuration.recordNanoseconds(Int64(duration.seconds * 1e9))
         case .gap:
             gaps.increment()
+        case .splitChanged(let change):
+            // --slots auto: blocks handed over in each direction, and the slots owned now.
+            for (direction, blocks) in [("gained", change.gainedBlocks), ("released", change.releasedBlocks)] where blocks > 0 {
+                Metrics.Counter(label: "resub_split_handoffs_total", dimensions: [("direction", direction)], factory: factory).increment(by: blocks)
+            }
+            Metrics.Gauge(label: "resub_split_owned_slots", factory: factory).record(change.slots)
         default:
             break
         }

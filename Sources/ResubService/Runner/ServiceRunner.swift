@@ -217,6 +217,15 @@ package final class ServiceRunner: Sendable {
             if let already { continuation.resume(returning: already) }
         }
         logger.info("stopping", metadata: ["reason": "\(reason)"])
+        // A split group member hands its slots off first (bounded), still delivering meanwhile.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute {
+                subscriber.withLinks { links in
+                    guard let manager = links as? ShardedManager else { return continuation.resume() }
+                    manager.leaveSplitGroup { continuation.resume() }
+                }
+            }
+        }
         await subscriber.shutdown()
         var summary: Logger.Metadata = [:]
         if let webhook {
@@ -318,6 +327,8 @@ package final class ServiceRunner: Sendable {
             logger.warning("\(event)")
         case .topologyChanged, .shardChannelsIgnored:
             logger.info("\(event)")
+        case .splitChanged(let change):
+            if change.reason == "lease lost" { logger.warning("\(event)") } else { logger.info("\(event)") }
         case .subscriptionFailed:
             logger.error("\(event)")
         case .resubscribed, .shutdown:
