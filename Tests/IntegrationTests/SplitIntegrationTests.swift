@@ -221,7 +221,7 @@ struct SplitIntegrationTests {
         #expect(await group.waitSettled(within: 5), "never settled after the kill:\n\(group.diagnostics)")
     }
 
-    @Test("a member frozen longer than the TTL drops its slots when it wakes; a master failover; settled again with one owner per slot")
+    @Test("a member frozen longer than the TTL drops its slots when it wakes; a master fails over during a join; settled again with one owner per slot")
     func freezeAndFailover() async throws {
         let cluster = try await offPool { try RedisCluster() }
         defer { cluster.stop() }
@@ -243,10 +243,13 @@ struct SplitIntegrationTests {
         #expect(await frozen.process.waitForStderr("lease lost", timeout: .seconds(3)), "the woken member did not drop its slots:\n\(frozen.process.diagnostics)")
         #expect(await group.waitSettled(within: 6), "not settled after the wake-up (two owners?):\n\(group.diagnostics)")
 
-        // A master fails over (maybe the one holding the group's keys): the group settles again and delivers once.
+        // A master fails over (maybe the one holding the group's keys) while a fourth member joins: the group
+        // settles again, one owner per slot, and delivers once.
         let victim = try cluster.masters()[0]
         try cluster.kill(victim)
+        let joiner = try await group.start()
         _ = try await offPool { try cluster.waitForFailover(of: victim, timeout: 30) }
+        #expect(joiner.isRunning)
         #expect(await group.waitSettled(within: 15), "not settled after the failover:\n\(group.diagnostics)")
         let payloads = try group.publishRound("after-failover")
         #expect(await waitUntil(timeout: .seconds(5)) { payloads.allSatisfy { group.deliveries()[$0] != nil } }, "not delivered after the failover:\n\(group.diagnostics)")
