@@ -15,6 +15,18 @@ public struct SplitChange: Sendable, Hashable, CustomStringConvertible {
     /// Why: `assignment` (the group changed), `lease lost`, `leaving`.
     public var reason: String
 
+    /// Creates a change record.
+    package init(member: String, serving: String, slots: Int, gained: String, released: String, gainedBlocks: Int, releasedBlocks: Int, reason: String) {
+        self.member = member
+        self.serving = serving
+        self.slots = slots
+        self.gained = gained
+        self.released = released
+        self.gainedBlocks = gainedBlocks
+        self.releasedBlocks = releasedBlocks
+        self.reason = reason
+    }
+
     /// One line for the log.
     public var description: String {
         "split member \(member) (\(reason)): serving \(serving) (\(slots) slots); gained \(gained); released \(released)"
