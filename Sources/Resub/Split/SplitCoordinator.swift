@@ -178,22 +178,19 @@ package final class SplitCoordinator: ConnectionDelegate, @unchecked Sendable {
 
     // MARK: ConnectionDelegate
 
-    package func connectionDidBecomeReady(_ connection: Connection) {
-        guard connection === self.connection, let (mode, round) = waiting else { return }
-        send(mode, round)
-    }
-
-    package func connection(_ connection: Connection, didCloseWith error: ResubError) {
+    package func connection(_ connection: Connection, didReport event: ConnectionEvent) {
         guard connection === self.connection else { return }
-        self.connection = nil
-        redirect = nil
-        manager?.refresher?.refresh()
-        if let (_, round) = waiting.take() { run(membership.roundFailed(round, now: .now), now: .now) }
+        switch event {
+        case .ready:
+            guard let (mode, round) = waiting else { return }
+            send(mode, round)
+        case .closed:
+            self.connection = nil
+            redirect = nil
+            manager?.refresher?.refresh()
+            if let (_, round) = waiting.take() { run(membership.roundFailed(round, now: .now), now: .now) }
+        case .connected, .readFinished, .unsolicited, .push:
+            break
+        }
     }
-
-    package func connectionDidConnect(_ connection: Connection) {}
-    package func connection(_ connection: Connection, didReceive message: RESPMessageView) {}
-    package func connectionDidFinishReading(_ connection: Connection) {}
-    package func connection(_ connection: Connection, unsolicited kind: SubscriptionKind, subscribe: Bool, name: [UInt8]) {}
-    package func connection(_ connection: Connection, didReceivePush value: RESPValue) {}
 }
