@@ -88,6 +88,12 @@ let package = Package(
             path: "Benchmarks/KeyspaceBenchmark",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "resub-split-bench",
+            dependencies: ["Resub"],
+            path: "Benchmarks/SplitBenchmark",
+            swiftSettings: strict
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["RESP", "Resub"],

@@ -31,6 +31,8 @@ public enum SubscriberEvent: Sendable, Hashable {
     /// A node carrying keyspace or keyevent subscriptions has `notify-keyspace-events` set to `configured`,
     /// which lacks the flags `missing`: those subscriptions receive nothing (or less) from it.
     case keyspaceEventsDisabled(node: String, configured: String, missing: String)
+    /// Cluster mode, `--slots auto`: the slots (or the plain channels and patterns) this member serves changed.
+    case splitChanged(SplitChange)
     /// Messages were dropped because the consumer of ``Subscriber/messages`` fell behind.
     case messagesDropped(count: Int)
     /// ``Subscriber/shutdown()`` finished.
@@ -62,6 +64,7 @@ extension SubscriberEvent: CustomStringConvertible {
         case .keyspaceEventsDisabled(let node, let configured, let missing):
             return "notify-keyspace-events is \"\(configured)\" on \(node): keyspace/keyevent subscriptions need the flags \"\(missing)\" too "
                 + "(e.g. CONFIG SET notify-keyspace-events \(configured)\(missing))"
+        case .splitChanged(let change): return change.description
         case .messagesDropped(let count): return "\(count) messages dropped: consumer too slow"
         case .shutdown: return "shut down"
         }

@@ -8,19 +8,19 @@ import LibeventLoop
 /// periodically. Loop-only: every decision happens on the loop thread, so concurrent requests from any
 /// number of tasks are serialized and a node's link is closed exactly once.
 package final class ShardedManager: LinkManager, @unchecked Sendable {
-    private let loop: EventLoop
-    private let template: ConnectionConfiguration
+    let loop: EventLoop
+    let template: ConnectionConfiguration
     private let health: HealthConfiguration
     private let replayBatchSize: Int
-    private let cluster: ClusterConfiguration
+    let cluster: ClusterConfiguration
     private let onBatch: (MessageBatch) -> Void
-    private let onEvent: (SubscriberEvent) -> Void
-    private var machine: ShardedStateMachine
+    let onEvent: (SubscriberEvent) -> Void
+    var machine: ShardedStateMachine
     private var shardLinks: [String: NodeLink] = [:]
-    private var broadcast: NodeLink?
-    private var broadcastDesired = SubscriptionSet()
+    var broadcast: NodeLink?
+    var broadcastDesired = SubscriptionSet()
     private var broadcastRotation = 0
-    private var refresher: TopologyRefresher?
+    var refresher: TopologyRefresher?
     private var refreshTimer: TimerEvent?
     /// Shard channels a link dropped (refused with MOVED, or unsubscribed by the server) that must be asked
     /// for again once the topology is known anew.
@@ -32,6 +32,10 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
     private var downSince: [String: Double] = [:]
     private let keyspaceCheck: KeyspaceConfigCheck
     private var stopped = false
+    /// `--slots auto`: the group membership that decides the served slots (see ShardedManager+Ownership).
+    var split: SplitCoordinator?
+    /// Whether this instance serves the plain channels and patterns (in a split group, one member does).
+    var servesBroadcast = true
     package var isReadingPaused = false {
         didSet {
             for link in allLinks { link.isReadingPaused = isReadingPaused }
@@ -53,7 +57,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         self.cluster = cluster
         self.onBatch = onBatch
         self.onEvent = onEvent
-        self.machine = ShardedStateMachine(slots: cluster.slots)
+        self.machine = ShardedStateMachine(slots: cluster.split == nil ? cluster.slots : .none)
         self.initial = initial
         self.keyspaceCheck = KeyspaceConfigCheck(loop: loop, template: template, onEvent: onEvent)
     }
@@ -74,6 +78,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
 
     package func start() {
         loop.assertInLoop()
+        startSplit()
         refresher = TopologyRefresher(
             loop: loop, template: template, attemptTimeout: template.socket.connectTimeout + .seconds(2),
             candidates: { [weak self] in self?.refreshCandidates() ?? [] },
@@ -83,7 +88,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         self.initial = SubscriptionSet()
         apply(machine.add(initial.shardChannels.sorted()))
         for kind in [SubscriptionKind.channel, .pattern] {
-            let (nodeLocal, ordinary) = Self.split(initial[kind])
+            let (nodeLocal, ordinary) = Self.partitionNodeLocal(initial[kind])
             broadcastDesired[kind] = Set(ordinary)
             apply(machine.addNodeLocal(kind, nodeLocal))
         }
@@ -100,7 +105,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
             apply(machine.add(names), completion: completion)
             return
         }
-        let (nodeLocal, ordinary) = Self.split(names)
+        let (nodeLocal, ordinary) = Self.partitionNodeLocal(names)
         let completion = Self.joined(2, completion)
         apply(machine.addNodeLocal(kind, nodeLocal), completion: completion)
         guard !ordinary.isEmpty else { return completion(.success(())) }
@@ -121,7 +126,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
             completion(.success(()))
             return
         }
-        let (nodeLocal, ordinary) = Self.split(names)
+        let (nodeLocal, ordinary) = Self.partitionNodeLocal(names)
         apply(machine.removeNodeLocal(kind, nodeLocal))
         broadcastDesired[kind].subtract(ordinary)
         guard let broadcast, !ordinary.isEmpty else { return completion(.success(())) }
@@ -135,7 +140,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
     }
 
     /// Splits channel or pattern names into node-local ones (keyspace/keyevent) and ordinary ones.
-    private static func split(_ names: some Sequence<String>) -> (nodeLocal: [String], ordinary: [String]) {
+    private static func partitionNodeLocal(_ names: some Sequence<String>) -> (nodeLocal: [String], ordinary: [String]) {
         var nodeLocal: [String] = [], ordinary: [String] = []
         for name in names {
             if KeyspaceEvents.isNodeLocal(name) { nodeLocal.append(name) } else { ordinary.append(name) }
@@ -157,6 +162,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
     package func stop() {
         guard !stopped else { return }
         stopped = true
+        split?.stop()
         refreshTimer?.cancel()
         refreshTimer = nil
         refresher?.stop()
@@ -212,7 +218,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
 
     // MARK: Acting on the machine's decisions
 
-    private func apply(_ actions: [ShardedStateMachine.Action], completion: ((Result<Void, ResubError>) -> Void)? = nil) {
+    func apply(_ actions: [ShardedStateMachine.Action], completion: ((Result<Void, ResubError>) -> Void)? = nil) {
         var waiting = 1
         var firstError: ResubError?
         let done: (Result<Void, ResubError>) -> Void = { result in
@@ -250,6 +256,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
                 }
                 link.stop()
             case .ignored(let names):
+                guard cluster.split == nil else { break }  // a split member's slots change by design
                 onEvent(.shardChannelsIgnored(names: names, slots: cluster.slots.description))
             case .refreshTopology:
                 refresher?.refresh()
@@ -268,7 +275,8 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         return link
     }
 
-    private func openBroadcast() {
+    func openBroadcast() {
+        guard servesBroadcast else { return }
         let link = makeLink(endpoint: cluster.seeds[0], desired: broadcastDesired)
         link.nextEndpoint = { [weak self] in self?.nextBroadcastEndpoint() }
         broadcast = link
@@ -285,7 +293,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         return candidates[broadcastRotation % candidates.count]
     }
 
-    private func endpoint(for node: ClusterNode) -> RedisEndpoint {
+    func endpoint(for node: ClusterNode) -> RedisEndpoint {
         let seed = cluster.seeds[0]
         return RedisEndpoint(address: .tcp(host: node.host, port: node.port), username: seed.username, password: seed.password, tls: seed.tls)
     }

@@ -41,10 +41,12 @@ package struct ShardedStateMachine: Sendable {
     package private(set) var eventNodes: [String: ClusterNode] = [:]
     /// The topology in use.
     package private(set) var map: ShardMap?
-    /// The slots this instance serves (`--slots`); node-local names are not filtered by slot (a master's
-    /// events cannot be split by key).
-    package let slots: SlotRanges
+    /// The slots this instance serves (`--slots`, or the split group's share: see `slotsChanged`); node-local
+    /// names are not filtered by slot (a master's events cannot be split by key).
+    package internal(set) var slots: SlotRanges
     private var ignoredNames: Set<String> = []
+    /// Wanted channels outside the served slots, kept so that a change of slots can serve them.
+    var outside: Set<String> = []
 
     /// Creates the machine for the given slot ranges.
     package init(slots: SlotRanges = .all) {
@@ -69,6 +71,7 @@ package struct ShardedStateMachine: Sendable {
         var needRefresh = false
         for name in names {
             guard slots.contains(HashSlot(key: name)) else {
+                outside.insert(name)
                 if ignoredNames.insert(name).inserted { newlyIgnored.append(name) }
                 continue
             }
@@ -92,6 +95,7 @@ package struct ShardedStateMachine: Sendable {
     /// No longer wants shard channels `names`.
     package mutating func remove(_ names: [String]) -> [Action] {
         var byNode: [String: [String]] = [:]
+        outside.subtract(names)
         for name in names where desired.remove(name) != nil {
             if unassigned.remove(name) != nil { continue }
             if let node = nodeOf.removeValue(forKey: name) {

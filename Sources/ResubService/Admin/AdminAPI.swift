@@ -29,7 +29,9 @@ package final class AdminAPI: @unchecked Sendable {
             return json(200, ["status": "ok"])
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
             let (states, errors) = subscriber.withLinks { ($0.linkStates, $0.lastErrors) }
-            let ready = !states.isEmpty && states.allSatisfy { $0.state == .healthy }
+            let split = subscriber.withLinks { ($0 as? ShardedManager)?.splitStatus }
+            // A split member may own no channel at all, so no link: it is ready once it holds its lease.
+            let ready = (split.map(\.leaseHeld) ?? !states.isEmpty) && states.allSatisfy { $0.state == .healthy }
             let links = states.map { link -> [String: String] in
                 var entry = ["node": link.node, "state": link.state.rawValue]
                 if link.state != .healthy, let error = errors[link.node] {
@@ -43,6 +45,13 @@ package final class AdminAPI: @unchecked Sendable {
             let nodeLocal = subscriber.withLinks { $0.nodeLocalLinks }
             if !nodeLocal.isEmpty {
                 body["keyspace"] = nodeLocal.map { ["node": $0.node, "state": $0.state.rawValue, "subscriptions": $0.desired, "confirmed": $0.confirmed] as [String: Any] }
+            }
+            if let split {
+                body["split"] = [
+                    "group": split.group, "member": split.member, "members": split.members, "lease": split.leaseHeld,
+                    "ranges": split.ranges, "slots": split.slots, "broadcast": split.broadcast,
+                    "acquiring_blocks": split.acquiring, "releasing_blocks": split.releasing, "settled": split.isSettled,
+                ] as [String: Any]
             }
             return json(ready ? 200 : 503, body)
         default:

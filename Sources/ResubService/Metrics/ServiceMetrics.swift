@@ -62,6 +62,8 @@ package final class ServiceMetrics: Sendable {
         "resub_spool_bytes": "Bytes of unacknowledged requests in the webhook spool.",
         "resub_stream_entries_read_total": "Stream entries read.",
         "resub_keyspace_subscriptions": "Keyspace/keyevent channels and patterns each node carries, desired and confirmed.",
+        "resub_split_handoffs_total": "--slots auto: slot blocks (16 slots; or the plain channels) taken on or given up, by direction.",
+        "resub_split_owned_slots": "--slots auto: hash slots this member serves.",
     ]
 
     private static func descriptor(_ name: String) -> MetricNameDescriptor {
@@ -148,6 +150,12 @@ package final class ServiceMetrics: Sendable {
             replayDuration.record(duration)
         case .gap:
             gaps.increment()
+        case .splitChanged(let change):
+            // --slots auto: blocks handed over in each direction, and the slots owned now.
+            for (direction, blocks) in [("gained", change.gainedBlocks), ("released", change.releasedBlocks)] where blocks > 0 {
+                counter("resub_split_handoffs_total", [("direction", direction)]).increment(by: Int64(blocks))
+            }
+            gauge("resub_split_owned_slots", []).set(Int64(change.slots))
         default:
             break
         }

@@ -15,6 +15,8 @@ extension ServiceRunner {
             logger.warning("\(event)")
         case .topologyChanged, .shardChannelsIgnored:
             logger.info("\(event)")
+        case .splitChanged(let change):
+            if change.reason == "lease lost" { logger.warning("\(event)") } else { logger.info("\(event)") }
         case .subscriptionFailed:
             logger.error("\(event)")
         case .resubscribed, .shutdown:

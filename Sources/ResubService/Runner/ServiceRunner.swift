@@ -74,6 +74,15 @@ package final class ServiceRunner: Sendable {
 
         let reason = await stopRequested()
         logger.info("stopping", metadata: ["reason": "\(reason)"])
+        // A split group member hands its slots off first (bounded), still delivering meanwhile.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute {
+                subscriber.withLinks { links in
+                    guard let manager = links as? ShardedManager else { return continuation.resume() }
+                    manager.leaveSplitGroup { continuation.resume() }
+                }
+            }
+        }
         await subscriber.shutdown()
         _ = await sink.drain(timeout: options.shutdownTimeout, logger: logger)
         await sink.close()
