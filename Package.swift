@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "ResubService",
             dependencies: [
-                "Resub", "LibeventLoop", "CLibYAML", "CMalloc",
+                "Resub", "RESP", "LibeventLoop", "CLibYAML", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -102,7 +102,7 @@ let package = Package(
         .testTarget(name: "RESPTests", dependencies: ["RESP", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LibeventLoopTests", dependencies: ["LibeventLoop"], swiftSettings: strict),
         .testTarget(name: "ResubTests", dependencies: ["Resub", "RESP", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ResubServiceTests", dependencies: ["ResubService", "Resub", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ResubServiceTests", dependencies: ["ResubService", "Resub", "RESP", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
