@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LibeventLoop
 import Resub
 
@@ -37,7 +41,7 @@ package final class AdminAPI: @unchecked Sendable {
                 }
                 return entry
             }
-            return json(ready ? 200 : 503, ["ready": ready, "links": links])
+            return json(ready ? 200 : 503, Readiness(ready: ready, links: links))
         default:
             break
         }
@@ -72,29 +76,30 @@ package final class AdminAPI: @unchecked Sendable {
     }
 
     /// `{"channels":[…],"patterns":[…],"shard_channels":[…]}`, names sorted.
-    package static func object(_ set: SubscriptionSet) -> [String: Any] {
-        var result: [String: Any] = [:]
+    package static func object(_ set: SubscriptionSet) -> [String: [String]] {
+        var result: [String: [String]] = [:]
         for kind in SubscriptionKind.allCases { result[kind.jsonKey] = set[kind].sorted() }
         return result
     }
 
     /// Parses a subscriptions body; unknown keys and non-string names are errors.
     package static func parse(_ body: [UInt8]) throws(SettingsError) -> SubscriptionSet {
-        let object: Any
+        let lists: [String: [String]]
         do {
-            object = try JSONSerialization.jsonObject(with: Data(body))
+            lists = try JSONDecoder().decode([String: [String]].self, from: Data(body))
+        } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
+            throw SettingsError("'\(context.codingPath[0].stringValue)' must be a list of non-empty strings")
+        } catch DecodingError.typeMismatch {
+            throw SettingsError("body must be an object like {\"channels\":[\"a\"],\"patterns\":[],\"shard_channels\":[]}")
         } catch {
             throw SettingsError("body is not JSON")
         }
-        guard let dictionary = object as? [String: Any] else {
-            throw SettingsError("body must be an object like {\"channels\":[\"a\"],\"patterns\":[],\"shard_channels\":[]}")
-        }
         var set = SubscriptionSet()
-        for (key, value) in dictionary {
+        for (key, names) in lists {
             guard let kind = SubscriptionKind.allCases.first(where: { $0.jsonKey == key }) else {
                 throw SettingsError("unknown key '\(key)' (use channels, patterns, shard_channels)")
             }
-            guard let names = value as? [String], !names.contains("") else {
+            guard !names.contains("") else {
                 throw SettingsError("'\(key)' must be a list of non-empty strings")
             }
             set[kind] = Set(names)
@@ -102,8 +107,16 @@ package final class AdminAPI: @unchecked Sendable {
         return set
     }
 
-    private func json(_ status: Int, _ object: [String: Any]) -> HTTPResponse {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    /// The `/readyz` body.
+    private struct Readiness: Encodable {
+        let ready: Bool
+        let links: [[String: String]]
+    }
+
+    private func json(_ status: Int, _ value: some Encodable) -> HTTPResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: Array(data) + [10])
     }
 }

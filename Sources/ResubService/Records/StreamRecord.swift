@@ -1,4 +1,14 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Synchronization
 import Resub
 
 /// Encodes a stream entry as the sink's JSON line:
@@ -50,11 +60,9 @@ package enum StreamRecord {
 /// The last stream IDs written by plain XREAD, kept in `<state-dir>/streams.json` so a restart resumes after
 /// them (no gap; an entry written but not yet saved when the process died is written again). Saved at most
 /// every 200 ms and at shutdown, atomically (write to a temporary file, then rename).
-package final class StreamState: @unchecked Sendable {
+package final class StreamState: Sendable {
     private let path: String?
-    private let lock = NSLock()
-    private var ids: [String: String]
-    private var dirty = false
+    private let state = Mutex<(ids: [String: String], dirty: Bool)>(([:], false))
 
     /// Loads the state file (missing is fine: an empty state).
     package init(directory: String?) throws {
@@ -64,38 +72,42 @@ package final class StreamState: @unchecked Sendable {
         } else {
             path = nil
         }
-        ids = [:]
         if let path, let data = FileManager.default.contents(atPath: path) {
-            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: String] else {
-                throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path])
+            let ids: [String: String]
+            do {
+                ids = try JSONDecoder().decode([String: String].self, from: data)
+            } catch {
+                throw SettingsError("\(path): not a JSON object of stream IDs; remove it to start from --stream-start")
             }
-            ids = object
+            state.withLock { $0.ids = ids }
         }
     }
 
     /// The saved ID of `stream`.
     package func lastID(_ stream: String) -> String? {
-        lock.withLock { ids[stream] }
+        state.withLock { $0.ids[stream] }
     }
 
     /// Records that entries up to `id` of `stream` were written (any thread).
     package func written(_ stream: String, _ id: String) {
-        lock.withLock {
-            if let old = ids[stream], !StreamID.isAfter(id, old) { return }
-            ids[stream] = id
-            dirty = true
+        state.withLock {
+            if let old = $0.ids[stream], !StreamID.isAfter(id, old) { return }
+            $0.ids[stream] = id
+            $0.dirty = true
         }
     }
 
     /// Writes the file when something changed.
     package func save() {
         guard let path else { return }
-        let snapshot: [String: String]? = lock.withLock {
-            guard dirty else { return nil }
-            dirty = false
-            return ids
+        let snapshot: [String: String]? = state.withLock {
+            guard $0.dirty else { return nil }
+            $0.dirty = false
+            return $0.ids
         }
-        guard let snapshot, let data = try? JSONSerialization.data(withJSONObject: snapshot, options: [.sortedKeys]) else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let snapshot, let data = try? encoder.encode(snapshot) else { return }
         let temporary = path + ".tmp"
         if FileManager.default.createFile(atPath: temporary, contents: data) {
             _ = rename(temporary, path)

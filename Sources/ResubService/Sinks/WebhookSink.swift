@@ -1,6 +1,15 @@
 import Crypto
 import DequeModule
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import LibeventLoop
 import Logging
 import Resub
@@ -312,7 +321,7 @@ package final class WebhookSink: @unchecked Sendable {
                 counters.delivered += head.count
                 lane.attempt = 0
             case 408, 429, 500...599:
-                retry(lane, reason: "HTTP \(response.status)", retryAfter: response.headers["retry-after"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
+                retry(lane, reason: "HTTP \(response.status)", retryAfter: response.headers["retry-after"].flatMap { Double($0.filter { $0 != " " && $0 != "\t" }) })
                 return
             default:
                 counters.deadLettered += head.count
