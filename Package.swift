@@ -102,14 +102,17 @@ let package = Package(
         .testTarget(name: "RESPTests", dependencies: ["RESP", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LibeventLoopTests", dependencies: ["LibeventLoop"], swiftSettings: strict),
         .testTarget(name: "ResubTests", dependencies: ["Resub", "RESP", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ResubServiceTests", dependencies: ["ResubService", "Resub", "RESP", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ResubServiceTests",
+            dependencies: ["ResubService", "Resub", "RESP", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Resub", "ResubService", "RESP", "TestSupport",
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                "Resub", "ResubService", "RESP", "LibeventLoop", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),

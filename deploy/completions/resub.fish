@@ -20,7 +20,7 @@ function __resub_parse_tokens -S
     set -l unparsed_tokens (__resub_tokens -pc)
     switch $unparsed_tokens[1]
     case 'resub'
-        __resub_parse_subcommand 0 'config=' 'url=+' 'cluster' 'no-cluster' 'slots=' 'channel=+' 'pattern=+' 'shard-channel=+' 'format=' 'client-name=' 'count=' 'log-format=' 'protocol=' 'connect-timeout=' 'ping-interval=' 'ping-timeout=' 'reconnect-min=' 'reconnect-max=' 'replay-batch=' 'emit-gaps' 'no-emit-gaps' 'admin=' 'admin-token=' 'shutdown-timeout=' 'webhook=' 'webhook-secret=' 'webhook-header=+' 'webhook-batch=' 'webhook-linger=' 'webhook-concurrency=' 'webhook-timeout=' 'webhook-ca=' 'spool-dir=' 'spool-max-bytes=' 'stream=+' 'group=' 'consumer=' 'stream-start=' 'state-dir=' 'tls-ca=' 'tls-cert=' 'tls-key=' 'password-file=' 'version' 'h/help'
+        __resub_parse_subcommand 0 'config=' 'url=+' 'cluster' 'no-cluster' 'slots=' 'channel=+' 'pattern=+' 'shard-channel=+' 'format=' 'client-name=' 'count=' 'log-format=' 'protocol=' 'connect-timeout=' 'ping-interval=' 'ping-timeout=' 'reconnect-min=' 'reconnect-max=' 'replay-batch=' 'emit-gaps' 'no-emit-gaps' 'admin=' 'admin-token=' 'shutdown-timeout=' 'webhook=' 'webhook-secret=+' 'webhook-header=+' 'webhook-batch=' 'webhook-linger=' 'webhook-concurrency=' 'webhook-timeout=' 'webhook-ca=' 'spool-dir=' 'spool-max-bytes=' 'stream=+' 'group=' 'consumer=' 'stream-start=' 'state-dir=' 'tls-ca=' 'tls-cert=' 'tls-key=' 'password-file=' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __resub_parse_subcommand -r 1 'version'
@@ -102,7 +102,7 @@ complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "r
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" admin-token' -l 'admin-token' -d 'Bearer token required by the admin API (required when --admin is not on loopback).' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" shutdown-timeout' -l 'shutdown-timeout' -d 'Seconds to drain the sink after SIGTERM/SIGINT before exiting. (default: 10)' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" webhook' -l 'webhook' -d 'Sink: POST batches of messages (JSON arrays) to this http(s) URL instead of stdout.' -rfka ''
-complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" webhook-secret' -l 'webhook-secret' -d 'Sign each webhook request: X-Resub-Timestamp and X-Resub-Signature: sha256=HMAC(S, "<timestamp>." + body).' -rfka ''
+complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub"' -l 'webhook-secret' -d 'Sign each webhook request the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256>); a whsec_ secret is base64-decoded. Repeatable: every secret signs (key rotation).' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub"' -l 'webhook-header' -d 'Extra webhook request header (repeatable), e.g. \'Authorization: Bearer x\'.' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" webhook-batch' -l 'webhook-batch' -d 'Most messages per webhook request. (default: 500)' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" webhook-linger' -l 'webhook-linger' -d 'Longest wait, in milliseconds, for a webhook batch to fill. (default: 50)' -rfka ''

@@ -66,7 +66,7 @@ _resub() {
         '--admin-token[Bearer token required by the admin API (required when --admin is not on loopback).]:T:'
         '--shutdown-timeout[Seconds to drain the sink after SIGTERM/SIGINT before exiting. (default\: 10)]:S:'
         '--webhook[Sink\: POST batches of messages (JSON arrays) to this http(s) URL instead of stdout.]:URL:'
-        '--webhook-secret[Sign each webhook request\: X-Resub-Timestamp and X-Resub-Signature\: sha256=HMAC(S, "<timestamp>." + body).]:S:'
+        '*--webhook-secret[Sign each webhook request the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature\: v1,<base64 HMAC-SHA256>); a whsec_ secret is base64-decoded. Repeatable\: every secret signs (key rotation).]:S:'
         '*--webhook-header[Extra webhook request header (repeatable), e.g. '\''Authorization\: Bearer x'\''.]:K\:V:'
         '--webhook-batch[Most messages per webhook request. (default\: 500)]:N:'
         '--webhook-linger[Longest wait, in milliseconds, for a webhook batch to fill. (default\: 50)]:MS:'

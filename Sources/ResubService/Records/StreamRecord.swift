@@ -8,8 +8,8 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import Synchronization
 import Resub
+import Synchronization
 
 /// Encodes a stream entry as the sink's JSON line:
 /// `{"type":"stream","stream":"events","id":"1700000000000-0","fields":{"k":"v"}}`. A value that is not valid
@@ -60,9 +60,10 @@ package enum StreamRecord {
 /// The last stream IDs written by plain XREAD, kept in `<state-dir>/streams.json` so a restart resumes after
 /// them (no gap; an entry written but not yet saved when the process died is written again). Saved at most
 /// every 200 ms and at shutdown, atomically (write to a temporary file, then rename).
-package final class StreamState: Sendable {
+package final class StreamState: @unchecked Sendable {
     private let path: String?
-    private let state = Mutex<(ids: [String: String], dirty: Bool)>(([:], false))
+    /// The last ID per stream, and whether it changed since the last save.
+    private let state: Mutex<(ids: [String: String], dirty: Bool)>
 
     /// Loads the state file (missing is fine: an empty state).
     package init(directory: String?) throws {
@@ -72,15 +73,15 @@ package final class StreamState: Sendable {
         } else {
             path = nil
         }
+        var ids: [String: String] = [:]
         if let path, let data = FileManager.default.contents(atPath: path) {
-            let ids: [String: String]
             do {
                 ids = try JSONDecoder().decode([String: String].self, from: data)
             } catch {
                 throw SettingsError("\(path): not a JSON object of stream IDs; remove it to start from --stream-start")
             }
-            state.withLock { $0.ids = ids }
         }
+        state = Mutex((ids: ids, dirty: false))
     }
 
     /// The saved ID of `stream`.
@@ -90,20 +91,20 @@ package final class StreamState: Sendable {
 
     /// Records that entries up to `id` of `stream` were written (any thread).
     package func written(_ stream: String, _ id: String) {
-        state.withLock {
-            if let old = $0.ids[stream], !StreamID.isAfter(id, old) { return }
-            $0.ids[stream] = id
-            $0.dirty = true
+        state.withLock { state in
+            if let old = state.ids[stream], !StreamID.isAfter(id, old) { return }
+            state.ids[stream] = id
+            state.dirty = true
         }
     }
 
     /// Writes the file when something changed.
     package func save() {
         guard let path else { return }
-        let snapshot: [String: String]? = state.withLock {
-            guard $0.dirty else { return nil }
-            $0.dirty = false
-            return $0.ids
+        let snapshot: [String: String]? = state.withLock { state in
+            guard state.dirty else { return nil }
+            state.dirty = false
+            return state.ids
         }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
