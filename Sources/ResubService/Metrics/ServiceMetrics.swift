@@ -138,8 +138,9 @@ package final class ServiceMetrics: Sendable {
         webhookLatency.recordNanoseconds(Int64(duration.seconds * 1e9))
     }
 
-    /// The Prometheus text, with the scrape-time gauges refreshed.
-    package func scrape(writtenTotal: Int, queueBytes bytes: Int, desired: SubscriptionSet) -> String {
+    /// The Prometheus text, with the scrape-time gauges refreshed; `desired` counts names per kind (in
+    /// `SubscriptionKind.allCases` order).
+    package func scrape(writtenTotal: Int, queueBytes bytes: Int, desired: [Int]) -> String {
         let (delta, since) = state.withLock { s -> (Int, Double?) in
             let delta = max(0, writtenTotal - s.writtenSoFar)
             s.writtenSoFar = max(s.writtenSoFar, writtenTotal)
@@ -148,7 +149,7 @@ package final class ServiceMetrics: Sendable {
         if delta > 0 { written.increment(by: delta) }
         queueBytes.record(bytes)
         if let since { sinceLastMessage.record(since) }
-        for (kind, gauge) in zip(SubscriptionKind.allCases, subscriptionGauges) { gauge.record(desired[kind].count) }
+        for (count, gauge) in zip(desired, subscriptionGauges) { gauge.record(count) }
         return registry.emitToString()
     }
 }

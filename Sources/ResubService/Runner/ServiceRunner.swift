@@ -196,10 +196,10 @@ package final class ServiceRunner: Sendable {
             if let admin = options.admin {
                 let api = AdminAPI(subscriber: subscriber, token: options.adminToken, metrics: {
                     if let webhook { metrics.webhook(webhook.counters, undelivered: webhook.undeliveredMessages, spoolBytes: openSpool?.bytes) }
-                    return metrics.scrape(writtenTotal: sink.writtenCount, queueBytes: sink.outstandingBytes, desired: subscriber.withLinks { $0.desired })
+                    return metrics.scrape(writtenTotal: sink.writtenCount, queueBytes: sink.outstandingBytes, desired: SubscriptionKind.allCases.map { subscriber.desiredCount($0) })
                 })
                 do {
-                    let server = try HTTPServer(loop: loop, host: admin.host, port: admin.port) { api.handle($0) }
+                    let server = try HTTPServer(loop: loop, host: admin.host, port: admin.port) { api.handle($0, respond: $1) }
                     signals.admin = server
                     logger.info("admin API listening", metadata: ["address": "\(admin.host):\(server.port)", "auth": "\(options.adminToken == nil ? "none" : "bearer")"])
                 } catch {
@@ -280,15 +280,14 @@ package final class ServiceRunner: Sendable {
         }
         let old = configured.set
         var added = 0, removed = 0
-        subscriber.withLinks { links in
-            for kind in SubscriptionKind.allCases {
-                let gone = old[kind].subtracting(fresh.subscriptions[kind]).sorted()
-                let new = fresh.subscriptions[kind].subtracting(old[kind]).sorted()
-                if !gone.isEmpty { links.remove(kind, gone) { _ in } }
-                if !new.isEmpty { links.add(kind, new) { _ in } }
-                added += new.count
-                removed += gone.count
-            }
+        for kind in SubscriptionKind.allCases {
+            // Through the one change path; refusals of configured names are reported and retried by the link.
+            let gone = old[kind].subtracting(fresh.subscriptions[kind]).sorted()
+            let new = fresh.subscriptions[kind].subtracting(old[kind]).sorted()
+            if !gone.isEmpty { subscriber.apply(SubscriptionChange(kind, gone, subscribe: false)) { _ in } }
+            if !new.isEmpty { subscriber.apply(SubscriptionChange(kind, new, subscribe: true, keepsRefused: true)) { _ in } }
+            added += new.count
+            removed += gone.count
         }
         configured.set = fresh.subscriptions
         logger.info("SIGHUP: configuration reloaded", metadata: ["subscribed": "\(added)", "unsubscribed": "\(removed)"])
@@ -316,7 +315,7 @@ package final class ServiceRunner: Sendable {
             }
         case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed:
             logger.warning("\(event)")
-        case .topologyChanged, .shardChannelsIgnored:
+        case .topologyChanged, .shardChannelsIgnored, .subscriptionRestored:
             logger.info("\(event)")
         case .subscriptionFailed:
             logger.error("\(event)")
