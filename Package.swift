@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "ResubService",
             dependencies: [
-                "Resub", "LibeventLoop",
+                "Resub", "RESP", "LibeventLoop",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "RESPTests", dependencies: ["RESP", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LibeventLoopTests", dependencies: ["LibeventLoop"], swiftSettings: strict),
         .testTarget(name: "ResubTests", dependencies: ["Resub", "RESP", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ResubServiceTests", dependencies: ["ResubService", "Resub", "TestSupport"], swiftSettings: strict),
+        .testTarget(name: "ResubServiceTests", dependencies: ["ResubService", "Resub", "RESP", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "IntegrationTests",
             dependencies: ["Resub", "ResubService", "RESP", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],

@@ -1,5 +1,6 @@
 import Foundation
 import Resub
+import RESP
 import Synchronization
 import Testing
 import TestSupport

@@ -1,4 +1,5 @@
 import Resub
+import RESP
 import ResubService
 
 

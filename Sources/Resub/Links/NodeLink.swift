@@ -238,7 +238,7 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
 
     package func connection(_ connection: Connection, didReceive message: RESPMessageView) {
         builder.append(
-            kind: MessageKind(rawValue: message.kind.rawValue)!, pattern: message.pattern,
+            kind: message.kind, pattern: message.pattern,
             channel: message.channel, payload: message.payload)
         if builder.byteCount >= maxBatchBytes { flushBatch() }
     }
