@@ -137,8 +137,8 @@ public final class Subscriber: Sendable {
         }
         guard let result else { throw ResubError(.shutDown, "subscriber is shut down") }
         if let first = result.refused.first {
-            let names = result.refused.map(\.name).joined(separator: ", ")
-            throw ResubError(.serverError, "\(kind) subscription refused: \(names): \(first.error)", serverError: first.error)
+            // The same error as the link's `subscriptionFailed` event carries.
+            throw ResubError(.serverError, first.error, serverError: first.error)
         }
     }
 

@@ -178,7 +178,7 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
         for refusal in output.refusals {
             onEvent(.subscriptionFailed(
                 kind: refusal.kind, names: [refusal.name],
-                error: ResubError(.serverError, refusal.error, serverError: refusal.error, node: node)))
+                error: ResubError(.serverError, refusal.error, serverError: refusal.error)))
         }
         for restored in output.restored {
             onEvent(.subscriptionRestored(kind: restored.kind, name: restored.name, node: node))
