@@ -82,6 +82,18 @@ let package = Package(
             path: "Benchmarks/ClusterBenchmark",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "resub-keyspace-bench",
+            dependencies: ["Resub", "TestSupport"],
+            path: "Benchmarks/KeyspaceBenchmark",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "resub-split-bench",
+            dependencies: ["Resub"],
+            path: "Benchmarks/SplitBenchmark",
+            swiftSettings: strict
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["RESP", "Resub"],
@@ -91,10 +103,14 @@ let package = Package(
         .testTarget(name: "RESPTests", dependencies: ["RESP", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LibeventLoopTests", dependencies: ["LibeventLoop"], swiftSettings: strict),
         .testTarget(name: "ResubTests", dependencies: ["Resub", "RESP", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ResubServiceTests", dependencies: ["ResubService", "Resub", "RESP", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ResubServiceTests",
+            dependencies: ["ResubService", "Resub", "RESP", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Resub", "ResubService", "RESP", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Resub", "ResubService", "RESP", "LibeventLoop", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
     ]

@@ -13,18 +13,21 @@ struct ConnectionTests {
         var messages: [String] = []
         var closeErrors: [ResubError] = []
 
-        func connectionDidConnect(_ connection: Connection) { events.append("connect") }
-        func connectionDidBecomeReady(_ connection: Connection) { events.append("ready \(connection.protocolVersion)") }
+        func connection(_ connection: Connection, didReport event: ConnectionEvent) {
+            switch event {
+            case .connected: events.append("connect")
+            case .ready: events.append("ready \(connection.protocolVersion)")
+            case .readFinished: break
+            case .unsolicited(let kind, let subscribe, let name):
+                events.append("unsolicited \(subscribe ? kind.subscribeCommand : kind.unsubscribeCommand) \(String(decoding: name, as: UTF8.self))")
+            case .push(let value): events.append("push \(value)")
+            case .closed(let error): closeErrors.append(error)
+            }
+        }
         func connection(_ connection: Connection, didReceive message: RESPMessageView) {
             let text = { (bytes: UnsafeRawBufferPointer) in String(decoding: bytes, as: UTF8.self) }
             messages.append("\(message.kind.name) \(text(message.pattern))|\(text(message.channel))|\(text(message.payload))")
         }
-        func connectionDidFinishReading(_ connection: Connection) {}
-        func connection(_ connection: Connection, unsolicited kind: SubscriptionKind, subscribe: Bool, name: [UInt8]) {
-            events.append("unsolicited \(subscribe ? kind.subscribeCommand : kind.unsubscribeCommand) \(String(decoding: name, as: UTF8.self))")
-        }
-        func connection(_ connection: Connection, didReceivePush value: RESPValue) { events.append("push \(value)") }
-        func connection(_ connection: Connection, didCloseWith error: ResubError) { closeErrors.append(error) }
     }
 
     /// One connection under test with everything it talks to.

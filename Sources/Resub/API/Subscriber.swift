@@ -91,10 +91,22 @@ public final class Subscriber: Sendable {
                 replayBatchSize: configuration.replayBatchSize, cluster: cluster,
                 initial: configuration.initialSubscriptions, onBatch: onBatch, onEvent: onEvent)
         } else {
-            link = NodeLink(
-                loop: loop, configuration: configuration.connectionConfiguration, health: configuration.health,
+            // Keyspace/keyevent names are checked against the server's notify-keyspace-events once confirmed.
+            let check = KeyspaceConfigCheck(loop: loop, template: configuration.connectionConfiguration, onEvent: onEvent)
+            let endpoint = configuration.connectionConfiguration.endpoint
+            let standalone = NodeLink(
+                environment: .loop(loop), configuration: configuration.connectionConfiguration, health: configuration.health,
                 desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
-                onBatch: onBatch, onEvent: onEvent)
+                onBatch: onBatch,
+                onEvent: { event in
+                    onEvent(event)
+                    switch event {
+                    case .subscribed(.channel, _, _), .subscribed(.pattern, _, _): check.verify(endpoint, names: check.names())
+                    default: break
+                    }
+                })
+            check.names = { [weak standalone] in standalone.map { $0.desired.channels.union($0.desired.patterns) } ?? [] }
+            link = standalone
         }
         let link = self.link
         loop.execute { link.start() }
@@ -167,10 +179,21 @@ public final class Subscriber: Sendable {
         link.apply(change, completion: completion)
     }
 
-    /// The links' states, why the down ones went down, and the refused subscriptions. Loop-only.
+    /// The links' states, why the down ones went down, the refused subscriptions, the keyspace links and
+    /// the split membership. Loop-only.
     package var status: SubscriberStatus {
         loop.assertInLoop()
-        return SubscriberStatus(links: link.linkStates, lastErrors: link.lastErrors, refusals: link.refusals)
+        return SubscriberStatus(
+            links: link.linkStates, lastErrors: link.lastErrors, refusals: link.refusals,
+            nodeLocal: link.nodeLocalLinks, split: (link as? ShardedManager)?.splitStatus)
+    }
+
+    /// A split group member hands its slots off (bounded) before it stops; `completion` runs at once
+    /// otherwise. Loop-only.
+    package func leaveSplitGroup(completion: @escaping () -> Void) {
+        loop.assertInLoop()
+        guard let manager = link as? ShardedManager else { return completion() }
+        manager.leaveSplitGroup(completion: completion)
     }
 
     /// The desired subscriptions (a view built on demand). Loop-only.
@@ -190,6 +213,15 @@ public final class Subscriber: Sendable {
         let link = self.link
         return await withCheckedContinuation { continuation in
             loop.execute { continuation.resume(returning: link.linkStates) }
+        }
+    }
+
+    /// Each link carrying keyspace/keyevent names, with their confirmation counts (every master in
+    /// cluster mode; the one link standalone).
+    package func nodeLocalLinks() async -> [NodeLocalLinkState] {
+        let link = self.link
+        return await withCheckedContinuation { continuation in
+            loop.execute { continuation.resume(returning: link.nodeLocalLinks) }
         }
     }
 

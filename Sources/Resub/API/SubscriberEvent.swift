@@ -30,6 +30,11 @@ public enum SubscriberEvent: Sendable, Hashable {
     case topologyRefreshFailed(ResubError)
     /// Cluster mode: shard channels outside the served slot ranges, ignored.
     case shardChannelsIgnored(names: [String], slots: String)
+    /// A node carrying keyspace or keyevent subscriptions has `notify-keyspace-events` set to `configured`,
+    /// which lacks the flags `missing`: those subscriptions receive nothing (or less) from it.
+    case keyspaceEventsDisabled(node: String, configured: String, missing: String)
+    /// Cluster mode, `--slots auto`: the slots (or the plain channels and patterns) this member serves changed.
+    case splitChanged(SplitChange)
     /// Messages were dropped because the consumer of ``Subscriber/messages`` fell behind.
     case messagesDropped(count: Int)
     /// ``Subscriber/shutdown()`` finished.
@@ -60,6 +65,10 @@ extension SubscriberEvent: CustomStringConvertible {
         case .topologyRefreshFailed(let error): return "cluster topology refresh failed: \(error)"
         case .shardChannelsIgnored(let names, let slots):
             return "ignoring \(names.count) shard channel(s) outside slots \(slots): \(names.prefix(10).joined(separator: ", "))\(names.count > 10 ? ", …" : "")"
+        case .keyspaceEventsDisabled(let node, let configured, let missing):
+            return "notify-keyspace-events is \"\(configured)\" on \(node): keyspace/keyevent subscriptions need the flags \"\(missing)\" too "
+                + "(e.g. CONFIG SET notify-keyspace-events \(configured)\(missing))"
+        case .splitChanged(let change): return change.description
         case .messagesDropped(let count): return "\(count) messages dropped: consumer too slow"
         case .shutdown: return "shut down"
         }

@@ -1,30 +1,41 @@
 import LibeventLoop
 
 /// Cluster mode: one ``NodeLink`` per master that owns at least one subscribed shard channel (routed by
-/// hash slot through a ``ShardedStateMachine``), plus one link to any node for plain channels and patterns
+/// hash slot through a ``ShardedStateMachine``) or, when keyspace/keyevent names are subscribed, owns any
+/// slot at all (those events are node-local); plus one link to any node for plain channels and patterns
 /// (messages are broadcast cluster-wide), which moves to another node when its node fails. The topology is
 /// refreshed on MOVED/ASK, on a server-pushed `sunsubscribe` (the slot moved), on a link's death, and
 /// periodically. Loop-only: every decision happens on the loop thread, so concurrent requests from any
 /// number of tasks are serialized and a node's link is closed exactly once.
 package final class ShardedManager: LinkManager, @unchecked Sendable {
-    private let loop: EventLoop
-    private let template: ConnectionConfiguration
+    let loop: EventLoop
+    let template: ConnectionConfiguration
     private let health: HealthConfiguration
     private let replayBatchSize: Int
-    private let cluster: ClusterConfiguration
+    let cluster: ClusterConfiguration
     private let onBatch: (MessageBatch) -> Void
-    private let onEvent: (SubscriberEvent) -> Void
-    private var machine: ShardedStateMachine
+    let onEvent: (SubscriberEvent) -> Void
+    var machine: ShardedStateMachine
     private var shardLinks: [String: NodeLink] = [:]
-    private var broadcast: NodeLink?
-    private var broadcastDesired: SubscriptionSet
+    var broadcast: NodeLink?
+    var broadcastDesired = SubscriptionSet()
     private var broadcastRotation = 0
-    private var refresher: TopologyRefresher?
+    var refresher: TopologyRefresher?
     private var refreshTimer: TimerEvent?
     /// Shard channels a link dropped (refused with MOVED, or unsubscribed by the server) that must be asked
     /// for again once the topology is known anew.
     private var toReassert: Set<String> = []
+    /// Links closed while down (their master failed over): the outage lasts until what they held is
+    /// confirmed elsewhere, and is then reported as a gap naming the old node.
+    private var handovers: [Handover] = []
+    /// When each shard link's node went down (wall clock), while it is down.
+    private var downSince: [String: Double] = [:]
+    private let keyspaceCheck: KeyspaceConfigCheck
     private var stopped = false
+    /// `--slots auto`: the group membership that decides the served slots (see ShardedManager+Ownership).
+    var split: SplitCoordinator?
+    /// Whether this instance serves the plain channels and patterns (in a split group, one member does).
+    var servesBroadcast = true
     package var isReadingPaused = false {
         didSet {
             for link in allLinks { link.isReadingPaused = isReadingPaused }
@@ -46,12 +57,20 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         self.cluster = cluster
         self.onBatch = onBatch
         self.onEvent = onEvent
-        self.machine = ShardedStateMachine(slots: cluster.slots)
-        self.broadcastDesired = SubscriptionSet(channels: initial.channels, patterns: initial.patterns)
-        self.initialShards = Array(initial.shardChannels)
+        self.machine = ShardedStateMachine(slots: cluster.split == nil ? cluster.slots : .none)
+        self.initial = initial
+        self.keyspaceCheck = KeyspaceConfigCheck(loop: loop, template: template, onEvent: onEvent)
     }
 
-    private var initialShards: [String]
+    /// The subscriptions to start with (emptied by ``start()``).
+    private var initial: SubscriptionSet
+
+    /// An outage of a link that was closed while down: see ``handovers``.
+    private struct Handover {
+        var node: String
+        var from: Double
+        var names: SubscriptionSet
+    }
 
     private var allLinks: [NodeLink] { Array(shardLinks.values) + (broadcast.map { [$0] } ?? []) }
 
@@ -59,13 +78,20 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
 
     package func start() {
         loop.assertInLoop()
+        startSplit()
         refresher = TopologyRefresher(
             loop: loop, template: template, attemptTimeout: template.socket.connectTimeout + .seconds(2),
             candidates: { [weak self] in self?.refreshCandidates() ?? [] },
             onMap: { [weak self] map in self?.topologyArrived(map) },
             onFailure: { [weak self] error in self?.onEvent(.topologyRefreshFailed(error)) })
-        carry(machine.add(initialShards))
-        initialShards = []
+        let initial = self.initial
+        self.initial = SubscriptionSet()
+        carry(machine.add(initial.shardChannels.sorted()))
+        for kind in [SubscriptionKind.channel, .pattern] {
+            let (nodeLocal, ordinary) = Self.partitionNodeLocal(initial[kind])
+            broadcastDesired[kind] = Set(ordinary)
+            carry(machine.addNodeLocal(kind, nodeLocal))
+        }
         if !broadcastDesired.isEmpty { openBroadcast() }
         refresher?.refresh()
         scheduleRefresh()
@@ -85,6 +111,15 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
             carry(actions, change: change, completion: completion)
             return
         }
+        // Keyspace/keyevent names go to every master through the machine; the others to the broadcast link.
+        let (nodeLocal, ordinary) = Self.partitionNodeLocal(change.names)
+        let completion = Self.joined(2, completion)
+        let local = SubscriptionChange(change.kind, nodeLocal, subscribe: change.subscribe, keepsRefused: change.keepsRefused)
+        carry(
+            change.subscribe ? machine.addNodeLocal(change.kind, nodeLocal) : machine.removeNodeLocal(change.kind, nodeLocal),
+            change: local, completion: completion)
+        guard !ordinary.isEmpty else { return completion(SubscriptionChangeResult()) }
+        let change = SubscriptionChange(change.kind, ordinary, subscribe: change.subscribe, keepsRefused: change.keepsRefused)
         if change.subscribe {
             broadcastDesired[change.kind].formUnion(change.names)
         } else {
@@ -106,12 +141,34 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         broadcast.apply(change, completion: completion)
     }
 
+    /// Splits channel or pattern names into node-local ones (keyspace/keyevent) and ordinary ones.
+    private static func partitionNodeLocal(_ names: some Sequence<String>) -> (nodeLocal: [String], ordinary: [String]) {
+        var nodeLocal: [String] = [], ordinary: [String] = []
+        for name in names {
+            if KeyspaceEvents.isNodeLocal(name) { nodeLocal.append(name) } else { ordinary.append(name) }
+        }
+        return (nodeLocal, ordinary)
+    }
+
+    /// A completion to be called `count` times; calls `completion` once, with the results merged.
+    private static func joined(_ count: Int, _ completion: @escaping (SubscriptionChangeResult) -> Void) -> (SubscriptionChangeResult) -> Void {
+        var remaining = count
+        var merged = SubscriptionChangeResult()
+        return { result in
+            merged.merge(result)
+            remaining -= 1
+            if remaining == 0 { completion(merged) }
+        }
+    }
+
     package func stop() {
         guard !stopped else { return }
         stopped = true
+        split?.stop()
         refreshTimer?.cancel()
         refreshTimer = nil
         refresher?.stop()
+        keyspaceCheck.stop()
         for link in allLinks { link.stop() }
         shardLinks = [:]
         broadcast = nil
@@ -119,23 +176,41 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
 
     package var desired: SubscriptionSet {
         var set = broadcastDesired
+        set.channels.formUnion(machine.nodeLocal.channels)
+        set.patterns.formUnion(machine.nodeLocal.patterns)
         set.shardChannels = machine.desired
         return set
     }
 
+    /// Shard channels confirmed by their node; a node-local name once every master that should hold it
+    /// confirmed it.
     package var confirmed: SubscriptionSet {
         var set = broadcast?.confirmed ?? SubscriptionSet()
         set.shardChannels = []
         for link in shardLinks.values { set.shardChannels.formUnion(link.confirmed.shardChannels) }
+        for kind in [SubscriptionKind.channel, .pattern] where !machine.eventNodes.isEmpty {
+            var everywhere = machine.nodeLocal[kind]
+            for node in machine.eventNodes.keys { everywhere.formIntersection(shardLinks[node]?.confirmed[kind] ?? []) }
+            set[kind].formUnion(everywhere)
+        }
         return set
     }
 
     package func desiredCount(_ kind: SubscriptionKind) -> Int {
-        kind == .shardChannel ? machine.desired.count : broadcastDesired[kind].count
+        kind == .shardChannel ? machine.desired.count : broadcastDesired[kind].count + machine.nodeLocal[kind].count
     }
 
     package var refusals: [SubscriptionRefusal] {
         allLinks.flatMap(\.refusals).sorted { ($0.kind.rawValue, $0.name) < ($1.kind.rawValue, $1.name) }
+    }
+
+    package var nodeLocalLinks: [NodeLocalLinkState] {
+        shardLinks.compactMap { node, link in
+            let desired = link.desiredCount(.channel) + link.desiredCount(.pattern)
+            guard desired > 0 else { return nil }
+            let confirmed = link.confirmed.channels.count + link.confirmed.patterns.count
+            return NodeLocalLinkState(node: node, state: link.state, desired: desired, confirmed: confirmed)
+        }.sorted { $0.node < $1.node }
     }
 
     package var linkStates: [(node: String, state: LinkState)] {
@@ -154,9 +229,9 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
     // MARK: Acting on the machine's decisions
 
     /// Carries out the machine's actions. With a change, it answers once every involved link answered: a
-    /// name no link took is queued for a subscribe (its slot's owner is not known yet) and confirmed for a
-    /// removal (no link serves it).
-    private func carry(
+    /// name no link took is queued for a subscribe (its slot's owner is not known yet, or no master is) and
+    /// confirmed for a removal (no link serves it).
+    func carry(
         _ actions: [ShardedStateMachine.Action], change: SubscriptionChange? = nil,
         completion: ((SubscriptionChangeResult) -> Void)? = nil
     ) {
@@ -186,8 +261,8 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         if let change, change.subscribe {
             var named: Set<String> = []
             for action in actions {
-                if case .openLink(_, let names) = action { named.formUnion(names) }
-                if case .add(_, let names) = action { named.formUnion(names) }
+                if case .openLink(_, let names) = action { named.formUnion(names[change.kind]) }
+                if case .add(_, change.kind, let names) = action { named.formUnion(names) }
             }
             var byNode: [String: [String]] = [:]
             for name in change.names where !named.contains(name) {
@@ -209,19 +284,21 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
                 shardLinks[node.address] = link
                 linksOpened += 1
                 link.start()
-                waiting += 1
-                link.apply(SubscriptionChange(.shardChannel, names, subscribe: true, keepsRefused: keeps), completion: done)
-            case .add(let node, let names):
+                for kind in SubscriptionKind.allCases where !names[kind].isEmpty {
+                    waiting += 1
+                    link.apply(SubscriptionChange(kind, names[kind].sorted(), subscribe: true, keepsRefused: keeps), completion: done)
+                }
+            case .add(let node, let kind, let names):
                 waiting += 1
                 if let link = shardLinks[node] {
-                    link.apply(SubscriptionChange(.shardChannel, names, subscribe: true, keepsRefused: keeps), completion: done)
+                    link.apply(SubscriptionChange(kind, names, subscribe: true, keepsRefused: keeps), completion: done)
                 } else {
                     done(SubscriptionChangeResult())
                 }
-            case .remove(let node, let names):
+            case .remove(let node, let kind, let names):
                 waiting += 1
                 if let link = shardLinks[node] {
-                    link.apply(SubscriptionChange(.shardChannel, names, subscribe: false), completion: done)
+                    link.apply(SubscriptionChange(kind, names, subscribe: false), completion: done)
                 } else {
                     done(SubscriptionChangeResult())
                 }
@@ -230,8 +307,12 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
                     preconditionFailure("closing a link to \(node) that is not open")
                 }
                 linksClosed += 1
+                if let since = downSince.removeValue(forKey: node), link.state != .healthy {
+                    handovers.append(Handover(node: node, from: since, names: link.desired))
+                }
                 link.stop()
             case .ignored(let names):
+                guard cluster.split == nil else { break }  // a split member's slots change by design
                 onEvent(.shardChannelsIgnored(names: names, slots: cluster.slots.description))
             case .refreshTopology:
                 refresher?.refresh()
@@ -243,14 +324,15 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         var configuration = template
         configuration.endpoint = endpoint
         let link = NodeLink(
-            loop: loop, configuration: configuration, health: health, desired: desired,
+            environment: .loop(loop), configuration: configuration, health: health, desired: desired,
             replayBatchSize: replayBatchSize, onBatch: onBatch,
             onEvent: { [weak self] event in self?.linkEvent(event) })
         link.isReadingPaused = isReadingPaused
         return link
     }
 
-    private func openBroadcast() {
+    func openBroadcast() {
+        guard servesBroadcast else { return }
         let link = makeLink(endpoint: cluster.seeds[0], desired: broadcastDesired)
         link.nextEndpoint = { [weak self] in self?.nextBroadcastEndpoint() }
         broadcast = link
@@ -267,7 +349,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         return candidates[broadcastRotation % candidates.count]
     }
 
-    private func endpoint(for node: ClusterNode) -> RedisEndpoint {
+    func endpoint(for node: ClusterNode) -> RedisEndpoint {
         let seed = cluster.seeds[0]
         return RedisEndpoint(address: .tcp(host: node.host, port: node.port), username: seed.username, password: seed.password, tls: seed.tls)
     }
@@ -321,15 +403,41 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         case .subscriptionLost(.shardChannel, let name, _):
             if machine.desired.contains(name) { toReassert.insert(name) }
             refresher?.refresh()
-        case .stateChanged(_, _, .waitingToReconnect, _):
+        case .stateChanged(let node, let from, .waitingToReconnect, let reason):
+            if shardLinks[node] != nil, downSince[node] == nil, from == .healthy || from == .replaying {
+                // A timeout means nothing arrived for up to one interval plus the timeout before it.
+                let silent = reason?.code == .timeout ? (health.pingInterval + health.pingTimeout).seconds : 0
+                downSince[node] = RFC3339.wallClockSeconds() - silent
+            }
             refresher?.refresh()
             if refreshTimer == nil || isDegraded {
                 refreshTimer?.cancel()
                 scheduleRefresh()
             }
+        case .stateChanged(let node, _, .healthy, _):
+            downSince[node] = nil
+        case .subscribed(.channel, _, let node), .subscribed(.pattern, _, let node):
+            if let link = shardLinks[node], let clusterNode = machine.map?.allNodes.first(where: { $0.address == node }) {
+                keyspaceCheck.verify(endpoint(for: clusterNode), names: link.desired.channels.union(link.desired.patterns))
+            }
         default:
             break
         }
         onEvent(event)
+        if !handovers.isEmpty { settleHandovers() }
+    }
+
+    /// Reports the outage of each link closed while down once everything it held that is still wanted is
+    /// confirmed on its new node.
+    private func settleHandovers() {
+        let desired = self.desired, confirmed = self.confirmed
+        handovers.removeAll { handover in
+            var names = SubscriptionSet()
+            for kind in SubscriptionKind.allCases { names[kind] = handover.names[kind].intersection(desired[kind]) }
+            guard !names.isEmpty else { return true }
+            for kind in SubscriptionKind.allCases where !names[kind].isSubset(of: confirmed[kind]) { return false }
+            onEvent(.gap(Gap(from: handover.from, to: RFC3339.wallClockSeconds(), node: handover.node, subscriptions: names)))
+            return true
+        }
     }
 }

@@ -187,7 +187,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
             return
         }
         flush()
-        if !machine.isClosed { delegate.connectionDidFinishReading(self) }
+        if !machine.isClosed { delegate.connection(self, didReport: .readFinished) }
     }
 
     package func transport(_ transport: any Transport, didCloseWith error: SocketError) {
@@ -229,7 +229,7 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
                 transport = nil
                 output = []
             case .notifyClosed(let error):
-                delegate?.connection(self, didCloseWith: error)
+                delegate?.connection(self, didReport: .closed(error))
             case .notifyConnected, .ready, .message, .unsolicited, .push:
                 // What the owner hears of an open connection; not once it closed mid-way through the actions.
                 guard !machine.isClosed, let delegate else { continue }
@@ -241,9 +241,9 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
     private func notify(_ delegate: any ConnectionDelegate, _ action: ConnectionStateMachine.Action) {
         switch action {
         case .notifyConnected:
-            delegate.connectionDidConnect(self)
+            delegate.connection(self, didReport: .connected)
         case .ready:
-            delegate.connectionDidBecomeReady(self)
+            delegate.connection(self, didReport: .ready)
         case .message(let kind, let pattern, let channel, let payload):
             pattern.withUnsafeBytes { p in
                 channel.withUnsafeBytes { c in
@@ -253,9 +253,9 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
                 }
             }
         case .unsolicited(let kind, let subscribe, let name):
-            delegate.connection(self, unsolicited: kind, subscribe: subscribe, name: name)
+            delegate.connection(self, didReport: .unsolicited(kind: kind, subscribe: subscribe, name: name))
         case .push(let value):
-            delegate.connection(self, didReceivePush: value)
+            delegate.connection(self, didReport: .push(value))
         default:
             preconditionFailure("\(action) is not a notification")
         }

@@ -42,7 +42,7 @@ public final class BlockingReader: Sendable {
         self.eventContinuation = eventContinuation
         let onEntries: ([StreamEntry]) -> Void = handler ?? { list in for entry in list { continuation.yield(entry) } }
         if handler != nil { continuation.finish() }
-        link = StreamLink(loop: loop, configuration: configuration, onEntries: onEntries, onEvent: { event in
+        link = StreamLink(environment: .loop(loop), configuration: configuration, onEntries: onEntries, onEvent: { event in
             eventHandler?(event)
             eventContinuation.yield(event)
         })

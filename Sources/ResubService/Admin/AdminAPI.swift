@@ -5,7 +5,8 @@ import Resub
 /// The admin HTTP API, answered on the loop thread:
 /// - `GET /healthz`: the process is alive (always 200).
 /// - `GET /readyz`: 200 when every link is healthy (connected and every subscription confirmed) and no
-///   subscription is refused, else 503 naming the refused subscriptions and the server's error.
+///   subscription is refused, else 503 naming the refused subscriptions and the server's error; `keyspace`
+///   lists each node carrying keyspace/keyevent names with its state and confirmed count.
 /// - `GET /subscriptions`: the desired subscriptions as `{"channels":[…],"patterns":[…],"shard_channels":[…]}`.
 /// - `POST /subscriptions` with that shape adds them; `DELETE /subscriptions` removes them. Both go through
 ///   the one subscription-change path and answer once the server did: 200 with the confirmed names in that
@@ -87,6 +88,17 @@ package final class AdminAPI: @unchecked Sendable {
         var body: [String: Any] = ["ready": status.isReady, "links": links]
         if !status.refusals.isEmpty {
             body["refused"] = status.refusals.map { ["kind": $0.kind.jsonKey, "name": $0.name, "error": $0.error] }
+        }
+        // Keyspace/keyevent names: each node that carries them (every master in cluster mode).
+        if !status.nodeLocal.isEmpty {
+            body["keyspace"] = status.nodeLocal.map { ["node": $0.node, "state": $0.state.rawValue, "subscriptions": $0.desired, "confirmed": $0.confirmed] as [String: Any] }
+        }
+        if let split = status.split {
+            body["split"] = [
+                "group": split.group, "member": split.member, "members": split.members, "lease": split.leaseHeld,
+                "ranges": split.ranges, "slots": split.slots, "broadcast": split.broadcast,
+                "acquiring_blocks": split.acquiring, "releasing_blocks": split.releasing, "settled": split.isSettled,
+            ] as [String: Any]
         }
         return (status.isReady ? 200 : 503, body)
     }

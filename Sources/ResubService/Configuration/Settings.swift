@@ -45,13 +45,13 @@ package struct Settings: Sendable {
 
     /// Every setting the service knows, by its YAML key.
     package static let keys: [String: Kind] = [
-        "urls": .list, "cluster": .bool, "slots": .string,
+        "urls": .list, "cluster": .bool, "slots": .string, "split_group": .string, "member_ttl": .seconds,
         "channels": .list, "patterns": .list, "shard_channels": .list,
         "format": .string, "client_name": .string, "count": .int, "log_format": .string, "protocol": .string,
         "connect_timeout": .seconds, "ping_interval": .seconds, "ping_timeout": .seconds,
         "reconnect_min": .seconds, "reconnect_max": .seconds, "replay_batch": .int, "emit_gaps": .bool,
         "admin": .string, "admin_token": .string, "shutdown_timeout": .seconds,
-        "webhook": .string, "webhook_secret": .string, "webhook_headers": .list, "webhook_batch": .int,
+        "webhook": .string, "webhook_secret": .list, "webhook_headers": .list, "webhook_batch": .int,
         "webhook_linger": .int, "webhook_concurrency": .int, "webhook_timeout": .seconds, "webhook_ca": .string,
         "spool_dir": .string, "spool_max_bytes": .int,
         "streams": .list, "group": .string, "consumer": .string, "stream_start": .string, "state_dir": .string,
