@@ -99,14 +99,22 @@ public final class Subscriber: Sendable {
             // Keyspace/keyevent names are checked against the server's notify-keyspace-events once confirmed.
             let check = KeyspaceConfigCheck(loop: loop, template: configuration.connectionConfiguration, onEvent: onEvent)
             let endpoint = configuration.connectionConfiguration.endpoint
+            nonisolated(unsafe) var replaying = true  // loop-only, like the link that reports to it
             let standalone = NodeLink(
                 environment: .loop(loop), configuration: configuration.connectionConfiguration, health: configuration.health,
                 desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
                 onBatch: onBatch,
                 onEvent: { event in
                     onEvent(event)
+                    // Checked once a replay completed, and after each live change: not after each replay batch,
+                    // which would scan every desired name once per 1,000 confirmed (quadratic on a large set).
                     switch event {
-                    case .subscribed(.channel, _, _), .subscribed(.pattern, _, _): check.verify(endpoint, names: check.names())
+                    case .connected: replaying = true
+                    case .resubscribed:
+                        replaying = false
+                        check.verify(endpoint, names: check.names())
+                    case .subscribed(.channel, _, _), .subscribed(.pattern, _, _):
+                        if !replaying { check.verify(endpoint, names: check.names()) }
                     default: break
                     }
                 })
