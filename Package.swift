@@ -82,6 +82,12 @@ let package = Package(
             path: "Benchmarks/ClusterBenchmark",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "resub-sentinel-bench",
+            dependencies: ["Resub", "RESP", "TestSupport"],
+            path: "Benchmarks/SentinelBenchmark",
+            swiftSettings: strict
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["RESP", "Resub"],

@@ -90,6 +90,11 @@ public final class Subscriber: Sendable {
                 loop: loop, template: template, health: configuration.health,
                 replayBatchSize: configuration.replayBatchSize, cluster: cluster,
                 initial: configuration.initialSubscriptions, onBatch: onBatch, onEvent: onEvent)
+        } else if let sentinel = configuration.sentinel {
+            link = SentinelLink(
+                loop: loop, sentinel: sentinel, template: configuration.connectionConfiguration, health: configuration.health,
+                desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
+                onBatch: onBatch, onEvent: onEvent)
         } else {
             link = NodeLink(
                 loop: loop, configuration: configuration.connectionConfiguration, health: configuration.health,
@@ -160,6 +165,12 @@ public final class Subscriber: Sendable {
         return await withCheckedContinuation { continuation in
             loop.execute { continuation.resume(returning: link.linkStates) }
         }
+    }
+
+    /// Sentinel mode: the current master and the sentinels' state (nil in other modes). Loop-only.
+    package var sentinelMonitor: SentinelMonitor? {
+        loop.assertInLoop()
+        return (link as? SentinelLink)?.monitor
     }
 
     /// Pauses or resumes reading from the server: flow control for a consumer that fell behind. Pausing

@@ -28,6 +28,10 @@ public enum SubscriberEvent: Sendable, Hashable {
     case topologyRefreshFailed(ResubError)
     /// Cluster mode: shard channels outside the served slot ranges, ignored.
     case shardChannelsIgnored(names: [String], slots: String)
+    /// Sentinel mode: the sentinels name a new master (`from` is nil the first time).
+    case masterChanged(name: String, from: String?, to: String)
+    /// Sentinel mode: a sentinel was down, timed out, did not know the master or named a replica; skipped.
+    case sentinelSkipped(sentinel: String, reason: ResubError)
     /// Messages were dropped because the consumer of ``Subscriber/messages`` fell behind.
     case messagesDropped(count: Int)
     /// ``Subscriber/shutdown()`` finished.
@@ -56,6 +60,9 @@ extension SubscriberEvent: CustomStringConvertible {
         case .topologyRefreshFailed(let error): return "cluster topology refresh failed: \(error)"
         case .shardChannelsIgnored(let names, let slots):
             return "ignoring \(names.count) shard channel(s) outside slots \(slots): \(names.prefix(10).joined(separator: ", "))\(names.count > 10 ? ", …" : "")"
+        case .masterChanged(let name, let from, let to):
+            return from.map { "sentinel: master \(name) moved from \($0) to \(to)" } ?? "sentinel: master \(name) is \(to)"
+        case .sentinelSkipped(let sentinel, let reason): return "sentinel \(sentinel) skipped: \(reason)"
         case .messagesDropped(let count): return "\(count) messages dropped: consumer too slow"
         case .shutdown: return "shut down"
         }

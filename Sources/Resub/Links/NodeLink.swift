@@ -21,6 +21,9 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
     /// Whether a subscription the server drops on its own is asked for again on this link (standalone), or
     /// left to the owner to re-route (a cluster shard link: the slot moved elsewhere).
     package var resubscribesLost = true
+    /// When set, run on every new connection before the replay (Sentinel's ROLE check); an error fails the
+    /// link instead of subscribing.
+    package var beforeReplay: ((Connection, @escaping (ResubError?) -> Void) -> Void)?
 
     private var timers: [Int: TimerEvent] = [:]
     /// Why the link last went down (cleared when it is healthy again).
@@ -88,7 +91,14 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
             case .sendPing:
                 connection?.ping { _ in }  // any byte received is life; the reply itself needs no handling
             case .replay:
-                replay()
+                guard let beforeReplay, let connection else {
+                    replay()
+                    break
+                }
+                beforeReplay(connection) { [weak self] error in
+                    guard let self, connection === self.connection else { return }
+                    if let error { self.apply(self.health.failed(error, now: .now)) } else { self.replay() }
+                }
             case .close(let error):
                 flushBatch()
                 connection?.disconnect()
@@ -209,6 +219,30 @@ package final class NodeLink: ConnectionDelegate, @unchecked Sendable {
             }
         }
         connection.flush()
+    }
+
+    // MARK: Moving
+
+    /// Serves `endpoint` from now on: starts there when idle; otherwise leaves the current node at once (an
+    /// outage: reported as a gap once the replay there is confirmed) and connects to `endpoint` without
+    /// waiting out a backoff delay. Nothing happens when it is already the node. Loop-only.
+    package func follow(_ endpoint: RedisEndpoint) {
+        loop.assertInLoop()
+        guard !isStopped else { return }
+        let moved = endpoint != configuration.endpoint
+        configuration.endpoint = endpoint
+        node = endpoint.address.description
+        if health.state == .idle { return start() }
+        guard moved else { return }
+        if connection != nil {
+            // Coded as a timeout: the old node may have been frozen or cut off for a while, so the outage (the
+            // gap) starts at the last byte received, not now.
+            apply(health.failed(ResubError(.timeout, "leaving for the new master \(node)", node: connection?.node), now: .now))
+        }
+        // Fire the pending reconnect timer now: the new node is known, a backoff delay would only add latency.
+        if health.state == .waitingToReconnect {
+            for id in timers.cancelAllForFiringNow() { apply(health.timerFired(id, now: .now)) }
+        }
     }
 
     // MARK: Stopping

@@ -35,7 +35,12 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
     private var lastClaim: ContinuousClock.Instant?
     private let onEntries: ([StreamEntry]) -> Void
     private let onEvent: (SubscriberEvent) -> Void
-    package let node: String
+    package private(set) var node: String
+    /// When set, asked for the endpoint before each new connection after the first (Sentinel: the master).
+    package var nextEndpoint: (() -> RedisEndpoint?)?
+    /// When set, run on every new connection before the streams are set up (Sentinel's ROLE check); an
+    /// error fails the link.
+    package var beforeReplay: ((Connection, @escaping (ResubError?) -> Void) -> Void)?
 
     package init(
         loop: EventLoop, configuration: StreamReaderConfiguration,
@@ -44,7 +49,7 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
         self.loop = loop
         self.configuration = configuration
         var socket = SocketOptions(connectTimeout: configuration.connectTimeout)
-        socket.useTLS(configuration.endpoint.tls, context: configuration.tls)
+        socket.useTLS(configuration.sentinel?.tls ?? configuration.endpoint.tls, context: configuration.tls)
         self.connectionConfiguration = ConnectionConfiguration(
             endpoint: configuration.endpoint, clientName: configuration.clientName, socket: socket)
         self.health = Health(configuration: configuration.health, random: SystemRandomNumberGenerator())
@@ -55,6 +60,8 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
     }
 
     package var state: LinkState { health.state }
+    /// The reading connection's settings (Sentinel's monitor uses them for the sentinels too).
+    package var template: ConnectionConfiguration { connectionConfiguration }
 
     package func start() {
         loop.assertInLoop()
@@ -67,6 +74,7 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
         for action in actions {
             switch action {
             case .connect:
+                if health.attempt > 0, let endpoint = nextEndpoint?() { use(endpoint) }
                 onEvent(.connecting(node: node, attempt: health.attempt))
                 readOutstanding = false
                 clientID = nil
@@ -74,7 +82,14 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
             case .sendPing:
                 reader?.ping { _ in }  // queued behind the blocked read, answered when it returns
             case .replay:
-                prepare()
+                guard let beforeReplay, let reader else {
+                    prepare()
+                    break
+                }
+                beforeReplay(reader) { [weak self] error in
+                    guard let self, reader === self.reader else { return }
+                    if let error { self.fail(error) } else { self.prepare() }
+                }
             case .close(let error):
                 reader?.disconnect()
                 reader = nil
@@ -287,6 +302,34 @@ package final class StreamLink: ConnectionDelegate, @unchecked Sendable {
         sendSide(["CLIENT", "UNBLOCK", String(clientID)]) { result in
             completion(result.map { $0.int == 1 })
         }
+    }
+
+    // MARK: Moving
+
+    /// Reads from `endpoint` from now on: starts there when idle; otherwise leaves the current node at once
+    /// (plain XREAD resumes after the last ID delivered, a group with its own pending entries) and connects
+    /// to `endpoint` without waiting out a backoff delay. Loop-only.
+    package func follow(_ endpoint: RedisEndpoint) {
+        loop.assertInLoop()
+        guard health.state != .stopped else { return }
+        let moved = endpoint != connectionConfiguration.endpoint
+        use(endpoint)
+        if health.state == .idle { return start() }
+        guard moved else { return }
+        side.failWaiters(of: control)
+        control?.disconnect()
+        control = nil
+        if reader != nil {
+            fail(ResubError(.timeout, "leaving for the new master \(node)", node: reader?.node))
+        }
+        if health.state == .waitingToReconnect {
+            for id in timers.cancelAllForFiringNow() { apply(health.timerFired(id, now: .now)) }
+        }
+    }
+
+    private func use(_ endpoint: RedisEndpoint) {
+        connectionConfiguration.endpoint = endpoint
+        node = endpoint.address.description
     }
 
     /// Closes both connections at once; the outstanding read fails with ``ResubError/Code/disconnected``

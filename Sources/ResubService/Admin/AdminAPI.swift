@@ -37,7 +37,9 @@ package final class AdminAPI: @unchecked Sendable {
                 }
                 return entry
             }
-            return json(ready ? 200 : 503, ["ready": ready, "links": links])
+            var body: [String: Any] = ["ready": ready, "links": links]
+            if let monitor = subscriber.sentinelMonitor { body["sentinel"] = Self.object(monitor) }
+            return json(ready ? 200 : 503, body)
         default:
             break
         }

@@ -107,6 +107,10 @@ package final class ServiceMetrics: Sendable {
             replayDuration.recordNanoseconds(Int64(duration.seconds * 1e9))
         case .gap:
             gaps.increment()
+        case .masterChanged(_, let from, _) where from != nil:
+            Metrics.Counter(label: "resub_sentinel_master_changes_total", factory: factory).increment()
+        case .sentinelSkipped:
+            Metrics.Counter(label: "resub_sentinel_errors_total", factory: factory).increment()
         default:
             break
         }

@@ -127,6 +127,7 @@ package final class ServiceRunner: Sendable {
                 connectTimeout: options.connectTimeout)
             var readerConfiguration = configuration
             readerConfiguration.tls = options.tls
+            readerConfiguration.sentinel = options.sentinel
             let box = ReaderBox()
             let grouped = options.group != nil
             let push: @Sendable (_ record: [UInt8], _ stream: String, _ callback: (@Sendable () -> Void)?) -> Void = { record, stream, callback in
@@ -172,7 +173,7 @@ package final class ServiceRunner: Sendable {
         }
         logger.info("resub starting", metadata: [
             "url": "\(options.endpoints.map(\.redacted).joined(separator: ","))",
-            "mode": "\(options.cluster ? "cluster" : "standalone")",
+            "mode": "\(options.cluster ? "cluster" : options.sentinel.map { "sentinel \($0.masterName) via \($0.sentinels.map(\.description).joined(separator: ","))" } ?? "standalone")",
             "channels": "\(options.subscriptions.channels.count)",
             "patterns": "\(options.subscriptions.patterns.count)",
             "shard_channels": "\(options.subscriptions.shardChannels.count)",
@@ -314,9 +315,9 @@ package final class ServiceRunner: Sendable {
             } else {
                 logger.info("\(event)")
             }
-        case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed:
+        case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed, .sentinelSkipped:
             logger.warning("\(event)")
-        case .topologyChanged, .shardChannelsIgnored:
+        case .topologyChanged, .shardChannelsIgnored, .masterChanged:
             logger.info("\(event)")
         case .subscriptionFailed:
             logger.error("\(event)")
