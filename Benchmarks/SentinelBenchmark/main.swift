@@ -24,32 +24,46 @@ final class Arrivals: Sendable {
     func first(_ prefix: String) -> Double? { firsts.withLock { $0[prefix] } }
 }
 
+/// The earliest `+switch-master` any sentinel published (time and new master port).
+final class Switch: Sendable {
+    let first = Mutex<(at: Double, port: Int)?>(nil)
+}
+
 func failover(_ group: RedisSentinelGroup, label: String, arrivals: Arrivals, trigger: (RedisServer) throws -> Void) throws -> Double {
     let old = try group.master()
-    let watcher = try SyncRedisClient(port: group.sentinels[2].port, timeout: 60)
-    var command: [UInt8] = []
-    RESPEncoder.appendCommand(["SUBSCRIBE", "+switch-master"], to: &command)
-    try watcher.send(command)
-    _ = try watcher.readValue()  // the confirmation
-    try trigger(old)
-    var newPort = 0
-    var switchedAt = 0.0
-    while newPort == 0 {
-        let message = try watcher.readValue()
-        guard let parts = message.elements, parts.count == 3, parts[1].string == "+switch-master",
-              let fields = parts[2].string?.split(separator: " "), fields.count == 5 else { continue }
-        switchedAt = now()
-        newPort = Int(fields[4])!
+    // Every sentinel is watched: the leader announces the switch first, the others up to seconds later.
+    let seen = Switch()
+    for sentinel in group.sentinels {
+        let watcher = try SyncRedisClient(port: sentinel.port, timeout: 60)
+        var command: [UInt8] = []
+        RESPEncoder.appendCommand(["SUBSCRIBE", "+switch-master"], to: &command)
+        try watcher.send(command)
+        _ = try watcher.readValue()  // the confirmation
+        Thread.detachNewThread {
+            while let message = try? watcher.readValue() {
+                guard let parts = message.elements, parts.count == 3, parts[1].string == "+switch-master",
+                      let fields = parts[2].string?.split(separator: " "), fields.count == 5, let port = Int(fields[4]) else { continue }
+                let t = now()
+                seen.first.withLock { if $0 == nil || $0!.at > t { $0 = (t, port) } }
+                return
+            }
+        }
     }
-    let publisher = try SyncRedisClient(port: newPort, timeout: 5)
+    try trigger(old)
+    var switched: (at: Double, port: Int)?
+    while switched == nil {
+        switched = seen.first.withLock { $0 }
+        usleep(200)
+    }
+    let publisher = try SyncRedisClient(port: switched!.port, timeout: 5)
     var i = 0
-    while arrivals.first(label) == nil, now() - switchedAt < 30 {
+    while arrivals.first(label) == nil, now() - switched!.at < 30 {
         i += 1
         _ = try? publisher.publish("bench", "\(label):\(i)")
         usleep(2_000)
     }
     guard let first = arrivals.first(label) else { fatalError("\(label): nothing delivered from the new master within 30 s") }
-    return first - switchedAt
+    return first - switched!.at
 }
 
 var results: [String: [Double]] = [:]
@@ -63,7 +77,7 @@ for round in 1...rounds {
         sentinels: group.sentinels.map { .tcp(host: "127.0.0.1", port: $0.port) }, masterName: group.masterName)
     let arrivals = Arrivals()
     let subscriber = Subscriber(configuration: configuration)
-    let consumer = Task { for await message in subscriber.messages { arrivals.saw(message.payloadString ?? "") } }
+    let consumer = Task.detached { for await message in subscriber.messages { arrivals.saw(message.payloadString ?? "") } }
     let first = try group.master().client()
     var subscribed = false
     for _ in 0..<500 where !subscribed {
@@ -80,7 +94,7 @@ for round in 1...rounds {
     // The demoted node must be a healthy replica again before it can be promoted.
     let demoted = group.nodes.first { $0.port != (try? group.masterPort()) }!
     for _ in 0..<400 {
-        if (try? demoted.command("ROLE"))?.value.elements?[3].string == "connected" { break }
+        if let role = (try? demoted.command("ROLE"))?.value.elements, role.count > 3, role[3].string == "connected" { break }
         usleep(50_000)
     }
     sleep(2)
