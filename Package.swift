@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "ResubService",
             dependencies: [
-                "Resub", "LibeventLoop",
+                "Resub", "RESP", "LibeventLoop",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -97,10 +97,14 @@ let package = Package(
         .testTarget(name: "RESPTests", dependencies: ["RESP", "TestSupport"], swiftSettings: strict),
         .testTarget(name: "LibeventLoopTests", dependencies: ["LibeventLoop"], swiftSettings: strict),
         .testTarget(name: "ResubTests", dependencies: ["Resub", "RESP", "TestSupport"], swiftSettings: strict),
-        .testTarget(name: "ResubServiceTests", dependencies: ["ResubService", "Resub", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ResubServiceTests",
+            dependencies: ["ResubService", "Resub", "RESP", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Resub", "ResubService", "RESP", "TestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["Resub", "ResubService", "RESP", "LibeventLoop", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict
         ),
     ]

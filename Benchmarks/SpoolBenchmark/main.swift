@@ -23,7 +23,7 @@ let done = DispatchSemaphore(value: 0)
 let remaining = Mutex(count)
 let t0 = now()
 for i in 0..<count {
-    spool.append(lane: i % 4, count: 1, body: body) { _ in
+    spool.append(lane: i % 4, count: 1, id: "msg_bench", body: body) { _ in
         if remaining.withLock({ $0 -= 1; return $0 }) == 0 { done.signal() }
     }
 }

@@ -17,7 +17,7 @@ public final class EventLoop: @unchecked Sendable {
     private var dnsBase: OpaquePointer?
     private let inbox = Mutex<Inbox>(Inbox())
     private let threadID = Mutex<pthread_t?>(nil)
-    private var thread: pthread_t?
+    private var thread: ThreadStarter.Handle?
     /// Set on the loop thread only; read by inLoop checks from the loop thread.
     private var loopThread: pthread_t?
 
@@ -53,31 +53,13 @@ public final class EventLoop: @unchecked Sendable {
     }()
 
     private func startThread(name: String) {
-        let box = Unmanaged.passRetained(ThreadStart(loop: self, name: name))
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let start = Unmanaged<ThreadStart>.fromOpaque(arg!).takeRetainedValue()
-            start.loop.runOnThisThread(name: start.name)
-            return nil
-        }, box.toOpaque())
-        precondition(rc == 0, "pthread_create failed: \(rc)")
-        thread = tid
+        thread = ThreadStarter.start(name: name) { [self] in runOnThisThread() }
     }
 
-    private final class ThreadStart {
-        let loop: EventLoop
-        let name: String
-        init(loop: EventLoop, name: String) {
-            self.loop = loop
-            self.name = name
-        }
-    }
-
-    private func runOnThisThread(name: String) {
+    private func runOnThisThread() {
         let me = pthread_self()
         loopThread = me
         threadID.withLock { $0 = me }
-        _ = resub_set_thread_name(String(name.prefix(15)))
         // EVLOOP_NO_EXIT_ON_EMPTY: keep running while idle; only shutdown() breaks the loop.
         event_base_loop(base, EVLOOP_NO_EXIT_ON_EMPTY)
         // Work queued during shutdown still runs, on the loop thread; after the inbox is seen empty under the
@@ -174,7 +156,7 @@ public final class EventLoop: @unchecked Sendable {
             event_base_loopbreak(self.base)
         } }
         event_active(wakeEvent, 0, 0)
-        if let thread { pthread_join(thread, nil) }
+        thread?.join()
         event_free(wakeEvent)
         baseFreed.withLock { $0 = true }
         event_base_free(base)
@@ -198,7 +180,3 @@ extension timeval {
     }
 }
 
-/// Names the calling thread (Linux: at most 15 bytes are kept), for `top -H` and debuggers.
-public func setCurrentThreadName(_ name: String) {
-    _ = resub_set_thread_name(String(name.prefix(15)))
-}

@@ -5,8 +5,8 @@
 ///   large reply arriving in many chunks is parsed once, not re-parsed from its start on every chunk.
 /// - A malformed frame or a broken limit throws a ``RESPParseError``; from then on every call throws the same
 ///   error (the stream is desynchronised and the connection must be rebuilt).
-/// - ``drainPubSubMessages(allowArrays:_:)`` is the receive hot path: it recognises complete `message`,
-///   `pmessage` and `smessage` frames in place and hands out their bytes without building values.
+/// - ``drainPubSubFrames(allowArrays:message:confirmation:)`` (RESPParser+PubSub.swift) is the receive hot
+///   path: it recognises complete pub/sub frames in place and hands out their bytes without building values.
 ///
 /// Not thread-safe: one parser belongs to one connection on one thread.
 public struct RESPParser: Sendable {
@@ -42,6 +42,20 @@ public struct RESPParser: Sendable {
 
     /// The error that stopped this parser, if any.
     public var error: RESPParseError? { failure }
+
+    /// Lends the bytes not yet consumed, between values only (no partial aggregate, no failure): `body` reads
+    /// them in place and advances `consumed`; what it consumed stays consumed even if it throws. Returns nil
+    /// without calling `body` when a value is half-parsed. The pub/sub fast path's window on the buffer.
+    mutating func withUnconsumedBytes<Result>(
+        _ body: (UnsafeRawBufferPointer, inout Int) throws -> Result
+    ) rethrows -> Result? {
+        guard failure == nil, stack.isEmpty else { return nil }
+        var consumed = 0
+        defer { readIndex += consumed }
+        return try buffer.withUnsafeBytes { raw in
+            try body(UnsafeRawBufferPointer(rebasing: raw[readIndex...]), &consumed)
+        }
+    }
 
     // MARK: Feeding
 
@@ -358,244 +372,3 @@ public struct RESPParser: Sendable {
         return true
     }
 }
-
-// MARK: - Pub/sub fast path
-
-/// The parts of one pub/sub message frame, pointing into the parser's buffer.
-///
-/// Valid only inside the closure it is passed to: copy what you keep.
-public struct RESPMessageView {
-    /// Which kind of message frame this is.
-    public enum Kind: UInt8, Sendable {
-        /// `message`: a SUBSCRIBE channel's message.
-        case message = 0
-        /// `pmessage`: a PSUBSCRIBE pattern's message.
-        case pmessage = 1
-        /// `smessage`: an SSUBSCRIBE shard channel's message.
-        case smessage = 2
-    }
-    /// The frame's kind.
-    public let kind: Kind
-    /// The pattern that matched (`pmessage` only; empty otherwise).
-    public let pattern: UnsafeRawBufferPointer
-    /// The channel the message was published to.
-    public let channel: UnsafeRawBufferPointer
-    /// The message payload.
-    public let payload: UnsafeRawBufferPointer
-
-    /// Creates a view over bytes the caller keeps alive for the view's lifetime.
-    public init(kind: Kind, pattern: UnsafeRawBufferPointer, channel: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
-        self.kind = kind
-        self.pattern = pattern
-        self.channel = channel
-        self.payload = payload
-    }
-}
-
-extension RESPParser {
-    /// Consumes every complete pub/sub message frame at the front of the buffer, calling `body` for each
-    /// without building ``RESPValue``s, and stops at the first frame of another shape or an incomplete one
-    /// (which ``next()`` then handles). Only valid between values (``next()`` has no partial aggregate).
-    ///
-    /// - Parameter allowArrays: also accept RESP2 arrays (`*3`, `*4`); pass `true` only when the connection
-    ///   is in RESP2 subscribed mode, where no ordinary reply can look like a message. RESP3 push frames
-    ///   (`>3`, `>4`) are always accepted.
-    /// - Returns: how many messages were consumed.
-    /// - Throws: what `body` throws. The messages before the one it threw for stay consumed; that one and the
-    ///   rest stay buffered.
-    public mutating func drainPubSubMessages(
-        allowArrays: Bool,
-        _ body: (RESPMessageView) throws -> Void
-    ) rethrows -> Int {
-        try drainPubSubFrames(allowArrays: allowArrays, message: body, confirmation: nil)
-    }
-
-    /// Like ``drainPubSubMessages(allowArrays:_:)``, and also consumes (un)subscribe confirmation frames
-    /// (`subscribe`, `psubscribe`, `ssubscribe`, `unsubscribe`, `punsubscribe`, `sunsubscribe` with a
-    /// channel name and a count), calling `confirmation` for each: replaying 100,000 channels yields
-    /// 100,000 of them, and building values for each would dominate the replay.
-    /// - Returns: how many frames (messages and confirmations) were consumed.
-    public mutating func drainPubSubFrames(
-        allowArrays: Bool,
-        message body: (RESPMessageView) throws -> Void,
-        confirmation: ((RESPConfirmationView) throws -> Void)?
-    ) rethrows -> Int {
-        guard failure == nil, stack.isEmpty else { return 0 }
-        let maxBulk = configuration.maxBulkLength
-        var index = readIndex
-        // Also when `body` throws: the messages it already accepted must not be delivered twice.
-        defer { readIndex = index }
-        let count = try buffer.withUnsafeBytes { raw -> Int in
-            let base = raw.baseAddress!
-            let end = raw.count
-            var consumed = 0
-            while true {
-                // Smallest frame: ">3\r\n$7\r\nmessage\r\n$0\r\n\r\n$0\r\n\r\n" = 29 bytes.
-                guard end - index >= 29 else { break }
-                let t = raw[index]
-                guard t == 62 || (allowArrays && t == 42), raw[index + 2] == 13, raw[index + 3] == 10 else { break }
-                let n = raw[index + 1]
-                guard n == 51 || n == 52 else { break }  // '3' or '4'
-                var p = index + 4
-                if let confirmation, n == 51, raw[p] == 36, raw[p + 1] == 57 || raw[p + 1] == 49 {
-                    // "$9\r\nsubscribe\r\n", "$10\r\n[ps]subscribe\r\n", "$11\r\nunsubscribe\r\n",
-                    // "$12\r\n[ps]unsubscribe\r\n", then "$<len>\r\n<name>\r\n:<count>\r\n".
-                    guard let end1 = Self.confirmationFrame(raw, at: p, end: end, maxBulk: maxBulk) else { break }
-                    try confirmation(end1.view)
-                    index = end1.next
-                    consumed += 1
-                    continue
-                }
-                // Kind: "$7\r\nmessage\r\n" or "$8\r\npmessage\r\n" / "$8\r\nsmessage\r\n".
-                guard raw[p] == 36, raw[p + 2] == 13, raw[p + 3] == 10 else { break }
-                let kind: RESPMessageView.Kind
-                if raw[p + 1] == 55 {  // '7'
-                    guard n == 51, memcmp(base + p + 4, "message\r\n", 9) == 0 else { break }
-                    kind = .message
-                    p += 13
-                } else if raw[p + 1] == 56 {  // '8'
-                    guard end - p >= 14, memcmp(base + p + 5, "message\r\n", 9) == 0 else { break }
-                    let first = raw[p + 4]
-                    if first == 112, n == 52 {  // 'p', 4 elements
-                        kind = .pmessage
-                    } else if first == 115, n == 51 {  // 's', 3 elements
-                        kind = .smessage
-                    } else {
-                        break
-                    }
-                    p += 14
-                } else {
-                    break
-                }
-                var parts: (Int, Int, Int, Int, Int, Int) = (0, 0, 0, 0, 0, 0)
-                var ok = true
-                for element in 0..<(kind == .pmessage ? 3 : 2) {
-                    guard let (s, len, next) = Self.completeBulk(raw, at: p, end: end, maxBulk: maxBulk) else { ok = false; break }
-                    switch element {
-                    case 0: parts.0 = s; parts.1 = len
-                    case 1: parts.2 = s; parts.3 = len
-                    default: parts.4 = s; parts.5 = len
-                    }
-                    p = next
-                }
-                guard ok else { break }
-                let view: RESPMessageView
-                if kind == .pmessage {
-                    view = RESPMessageView(
-                        kind: kind,
-                        pattern: UnsafeRawBufferPointer(start: base + parts.0, count: parts.1),
-                        channel: UnsafeRawBufferPointer(start: base + parts.2, count: parts.3),
-                        payload: UnsafeRawBufferPointer(start: base + parts.4, count: parts.5))
-                } else {
-                    view = RESPMessageView(
-                        kind: kind,
-                        pattern: UnsafeRawBufferPointer(start: base, count: 0),
-                        channel: UnsafeRawBufferPointer(start: base + parts.0, count: parts.1),
-                        payload: UnsafeRawBufferPointer(start: base + parts.2, count: parts.3))
-                }
-                try body(view)
-                index = p
-                consumed += 1
-            }
-            return consumed
-        }
-        return count
-    }
-}
-
-extension RESPParser {
-    /// A complete bulk string `$<len>\r\n<bytes>\r\n` at `p`: its bytes' start and length and where the next
-    /// element starts; nil when it is anything else (null included), over `maxBulk`, or not all there yet.
-    @inline(__always)
-    static func completeBulk(_ raw: UnsafeRawBufferPointer, at start: Int, end: Int, maxBulk: Int) -> (start: Int, length: Int, next: Int)? {
-        var p = start
-        guard p < end, raw[p] == 36 else { return nil }
-        p += 1
-        var length = 0
-        var digits = 0
-        while p < end, raw[p] &- 48 < 10, digits < 11 {
-            length = length &* 10 &+ Int(raw[p] &- 48)
-            p += 1
-            digits += 1
-        }
-        guard digits > 0, length <= maxBulk, end - p >= length + 4, raw[p] == 13, raw[p + 1] == 10,
-              raw[p + 2 + length] == 13, raw[p + 3 + length] == 10
-        else { return nil }
-        return (p + 2, length, p + 4 + length)
-    }
-
-    /// Recognises the elements of a confirmation frame starting at `p` (after the `>3\r\n` header).
-    /// Returns nil for anything else or an incomplete frame (left to ``next()``).
-    private static func confirmationFrame(
-        _ raw: UnsafeRawBufferPointer, at start: Int, end: Int, maxBulk: Int
-    ) -> (view: RESPConfirmationView, next: Int)? {
-        var p = start + 1
-        let verbLength: Int
-        if raw[p] == 57, p + 1 < end, raw[p + 1] == 13 {  // "9"
-            verbLength = 9
-            p += 1
-        } else if p + 2 < end, raw[p] == 49, raw[p + 1] >= 48, raw[p + 1] <= 50, raw[p + 2] == 13 {  // "10"..."12"
-            verbLength = 10 + Int(raw[p + 1] - 48)
-            p += 2
-        } else {
-            return nil
-        }
-        guard end - p >= verbLength + 4, raw[p + 1] == 10 else { return nil }
-        let verb = p + 2
-        guard raw[verb + verbLength] == 13, raw[verb + verbLength + 1] == 10,
-              memcmp(raw.baseAddress! + verb + verbLength - 9, "subscribe", 9) == 0
-        else { return nil }
-        switch verbLength {
-        case 9: break
-        case 10: guard raw[verb] == 112 || raw[verb] == 115 else { return nil }  // p, s
-        case 11: guard raw[verb] == 117, raw[verb + 1] == 110 else { return nil }  // un
-        default: guard raw[verb] == 112 || raw[verb] == 115, raw[verb + 1] == 117, raw[verb + 2] == 110 else { return nil }
-        }
-        p = verb + verbLength + 2
-        // The name: "$<len>\r\n<bytes>\r\n" (a null name, after a bare UNSUBSCRIBE, is left to next()).
-        guard let (name, len, afterName) = completeBulk(raw, at: p, end: end, maxBulk: maxBulk) else { return nil }
-        p = afterName
-        var digits = 0
-        // The count: ":<digits>\r\n".
-        guard p < end, raw[p] == 58 else { return nil }
-        p += 1
-        var count: Int64 = 0
-        while p < end, raw[p] &- 48 < 10, digits < 18 {
-            count = count &* 10 &+ Int64(raw[p] &- 48)
-            p += 1
-            digits += 1
-        }
-        guard digits > 0, end - p >= 2, raw[p] == 13, raw[p + 1] == 10 else { return nil }
-        let base = raw.baseAddress!
-        return (RESPConfirmationView(
-            verb: UnsafeRawBufferPointer(start: base + verb, count: verbLength),
-            name: UnsafeRawBufferPointer(start: base + name, count: len),
-            count: count), p + 2)
-    }
-}
-
-/// The parts of one (un)subscribe confirmation frame, pointing into the parser's buffer. Valid only inside
-/// the closure it is passed to.
-public struct RESPConfirmationView {
-    /// `subscribe`, `psubscribe`, `ssubscribe`, `unsubscribe`, `punsubscribe` or `sunsubscribe`.
-    public let verb: UnsafeRawBufferPointer
-    /// The channel or pattern.
-    public let name: UnsafeRawBufferPointer
-    /// The connection's subscription count after this change.
-    public let count: Int64
-
-    /// Creates a view over bytes the caller keeps alive for the view's lifetime.
-    public init(verb: UnsafeRawBufferPointer, name: UnsafeRawBufferPointer, count: Int64) {
-        self.verb = verb
-        self.name = name
-        self.count = count
-    }
-}
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif

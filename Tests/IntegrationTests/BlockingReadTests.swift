@@ -1,4 +1,5 @@
 import Foundation
+import LibeventLoop
 import RESP
 import Resub
 import Synchronization
@@ -252,9 +253,7 @@ private final class StreamSequencePublisher: Sendable {
 
     func start() {
         state.withLock { $0.running = true }
-        let thread = Thread { [self] in run() }
-        thread.name = "stream-publisher"
-        thread.start()
+        ThreadStarter.detach(name: "stream-publisher") { [self] in run() }
     }
 
     /// Stops the thread and waits (at most 3 s) for it to end. Idempotent.

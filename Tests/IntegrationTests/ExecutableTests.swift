@@ -1,4 +1,5 @@
 import Foundation
+import LibeventLoop
 import RESP
 import Synchronization
 import Testing
@@ -397,14 +398,14 @@ final class ResubProcess: Sendable {
     }
 
     private static func drain(_ handle: FileHandle, into output: Output) {
-        Thread {
+        ThreadStarter.detach(name: "test-drain") {
             while true {
                 let data = handle.availableData
                 if data.isEmpty { break }
                 output.bytes.withLock { $0.append(contentsOf: data) }
             }
             output.ended.withLock { $0 = true }
-        }.start()
+        }
     }
 
     /// The `resub` executable next to the test bundle (`<scratch>/debug/resub`), or `RESUB_BINARY`.

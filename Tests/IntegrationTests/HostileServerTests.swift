@@ -1,4 +1,5 @@
 import Foundation
+import LibeventLoop
 import RESP
 import Resub
 import Synchronization
@@ -148,7 +149,7 @@ final class MemorySampler: Sendable {
         baseline = Self.residentBytes()
         state.withLock { $0.peak = baseline }
         // The thread holds the sampler until stop() ends it.
-        let sampler = Thread { [self] in
+        ThreadStarter.detach(name: "rss-sampler") { [self] in
             while !state.withLock({ $0.stopRequested }) {
                 let now = Self.residentBytes()
                 state.withLock { $0.peak = max($0.peak, now) }
@@ -156,8 +157,6 @@ final class MemorySampler: Sendable {
             }
             state.withLock { $0.running = false }
         }
-        sampler.name = "rss-sampler"
-        sampler.start()
     }
 
     deinit { stop() }
@@ -253,9 +252,7 @@ final class HostileServer: Sendable {
         }
         listener = fd
         port = Int(UInt16(bigEndian: addr.sin_port))
-        let thread = Thread { [self] in serve() }
-        thread.name = "hostile-server"
-        thread.start()
+        ThreadStarter.detach(name: "hostile-server") { [self] in serve() }
     }
 
     deinit { stop() }

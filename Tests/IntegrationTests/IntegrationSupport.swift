@@ -1,4 +1,5 @@
 import Foundation
+import LibeventLoop
 import RESP
 import Resub
 import Synchronization
@@ -183,10 +184,9 @@ extension RESPProtocolPreference {
 /// timeouts.
 func onThread<T: Sendable>(_ body: @Sendable @escaping () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-        let thread = Thread {
+        ThreadStarter.detach(name: "test-thread") {
             do { continuation.resume(returning: try body()) } catch { continuation.resume(throwing: error) }
         }
-        thread.start()
     }
 }
 
@@ -215,7 +215,7 @@ final class SequencePublisher: Sendable {
         let client = try SyncRedisClient(port: port, timeout: 5)
         let store = self.store
         let pauseMicros = UInt32(pause.components.attoseconds / 1_000_000_000_000 + pause.components.seconds * 1_000_000)
-        Thread {
+        ThreadStarter.detach(name: "test-thread") {
             let deadline = ContinuousClock.now + maxDuration
             var round = 0
             do {
@@ -229,7 +229,7 @@ final class SequencePublisher: Sendable {
                 store.state.withLock { $0.error = "\(error)" }
             }
             store.state.withLock { $0.finished = true }
-        }.start()
+        }
     }
 
     /// How many sequence numbers of `channel` have been (or are being) published.

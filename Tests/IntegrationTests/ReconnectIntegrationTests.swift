@@ -1,5 +1,7 @@
 import Foundation
+import LibeventLoop
 import Resub
+import RESP
 import Synchronization
 import Testing
 import TestSupport
@@ -440,9 +442,7 @@ final class ReconnectPublisher: Sendable {
 
     func start() {
         state.withLock { $0.running = true }
-        let thread = Thread { [self] in run() }
-        thread.name = "sequence-publisher"
-        thread.start()
+        ThreadStarter.detach(name: "sequence-publisher") { [self] in run() }
     }
 
     /// Pauses; returns ``next`` once the thread is idle (every smaller number was sent), nil if it did not
@@ -511,7 +511,6 @@ func eventually(timeout: Duration, _ condition: () async throws -> Bool) async t
 /// Runs blocking work on a thread of its own, off the cooperative pool.
 func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
     try await withCheckedThrowingContinuation { continuation in
-        let thread = Thread { continuation.resume(with: Result { try body() }) }
-        thread.start()
+        ThreadStarter.detach(name: "test-off-pool") { continuation.resume(with: Result { try body() }) }
     }
 }

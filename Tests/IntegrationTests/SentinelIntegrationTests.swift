@@ -184,4 +184,37 @@ struct SentinelIntegrationTests {
         let after = try TestHTTP.request(port: admin, path: "/readyz")
         #expect(after.text.contains("\"master\":\"127.0.0.1:\(promoted.port)\""), "\(after.text)")
     }
+
+    @Test("--emit-gaps across a SENTINEL FAILOVER: one gap record names the new master, between the messages before and after")
+    func gapRecordAcrossFailover() async throws {
+        let group = try RedisSentinelGroup()
+        defer { group.stop() }
+        let resub = try ServiceProcess([
+            "--sentinel", group.sentinelAddresses[0], "--sentinel", group.sentinelAddresses[1], "--sentinel-master", "mymaster",
+            "--channel", "news", "--emit-gaps", "--reconnect-min", "0.05", "--reconnect-max", "1",
+        ])
+        defer { resub.stop() }
+        let old = group.nodes[0]
+        func published(_ payload: String, on node: RedisServer) async -> Bool {
+            guard let client = try? node.client() else { return false }
+            return await waitUntil(timeout: .seconds(10)) {
+                _ = try? client.publish("news", payload)
+                try? await Task.sleep(for: .milliseconds(100))
+                return resub.stdoutLines.contains { $0.contains("\"\(payload)\"") }
+            }
+        }
+        #expect(await published("before", on: old), "\(resub.diagnostics)")
+        try group.sentinels[0].command(["SENTINEL", "FAILOVER", "mymaster"])
+        let promoted = try group.waitForPromotion(from: old.port)
+        #expect(await published("after", on: promoted), "\(resub.diagnostics)")
+        let lines = resub.stdoutLines
+        let gaps = lines.enumerated().filter { $0.element.contains("\"type\":\"gap\"") }
+        #expect(gaps.count == 1, "\(lines)")
+        let gap = try #require(gaps.first)
+        #expect(gap.element.contains("\"node\":\"127.0.0.1:\(promoted.port)\""), "\(gap.element)")
+        #expect(gap.element.contains("\"channels\":[\"news\"]"), "\(gap.element)")
+        let before = try #require(lines.firstIndex { $0.contains("\"before\"") })
+        let after = try #require(lines.firstIndex { $0.contains("\"after\"") })
+        #expect(before < gap.offset && gap.offset < after)
+    }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LibeventLoop
 import Synchronization
 import TestSupport
 #if canImport(Glibc)
@@ -54,7 +55,7 @@ final class ServiceProcess: Sendable {
     }
 
     private static func drain(_ handle: FileHandle, into output: Output) {
-        Thread {
+        ThreadStarter.detach(name: "test-drain") {
             // Ends at EOF, which comes when the child exits (it is killed by the test at the latest).
             while true {
                 let data = handle.availableData
@@ -62,7 +63,7 @@ final class ServiceProcess: Sendable {
                 output.bytes.withLock { $0.append(contentsOf: data) }
             }
             output.ended.withLock { $0 = true }
-        }.start()
+        }
     }
 
     /// `<scratch>/debug/resub` next to the test bundle, or `RESUB_BINARY`.

@@ -114,7 +114,7 @@ func waitSubscribed(_ redis: RedisServer, channels: Int, patterns: Int = 0, _ pr
 }
 
 /// What a spool directory still holds, decoded with the service's own record format from the cursor on.
-func spoolContents(_ directory: String) -> (records: Int, messages: Int, bodies: [[UInt8]]) {
+func spoolContents(_ directory: String) -> (records: Int, messages: Int, bodies: [[UInt8]], ids: [String?]) {
     var cursor = (segment: 1, offset: 0)
     if let text = try? String(contentsOfFile: directory + "/cursor", encoding: .utf8) {
         let parts = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
@@ -124,6 +124,7 @@ func spoolContents(_ directory: String) -> (records: Int, messages: Int, bodies:
         .filter { $0.hasPrefix("segment-") && $0.hasSuffix(".log") }.sorted()
     var records = 0, messages = 0
     var bodies: [[UInt8]] = []
+    var ids: [String?] = []
     for name in names {
         guard let number = Int(name.dropFirst(8).dropLast(4)), number >= cursor.segment,
               let data = FileManager.default.contents(atPath: directory + "/" + name) else { continue }
@@ -134,8 +135,9 @@ func spoolContents(_ directory: String) -> (records: Int, messages: Int, bodies:
             records += 1
             messages += record.count
             bodies.append(record.body)
+            ids.append(record.id)
             position = next
         }
     }
-    return (records, messages, bodies)
+    return (records, messages, bodies, ids)
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LibeventLoop
 import RESP
 import Synchronization
 import Testing
@@ -193,9 +194,7 @@ private final class RefusingWebhookReceiver: @unchecked Sendable {
         }
         listener = fd
         port = Int(UInt16(bigEndian: addr.sin_port))
-        let thread = Thread { [self] in run() }
-        thread.name = "webhook-receiver"
-        thread.start()
+        ThreadStarter.detach(name: "webhook-receiver") { [self] in run() }
     }
 
     var url: String { "http://127.0.0.1:\(port)/hook" }

@@ -1,4 +1,3 @@
-import Crypto
 import Foundation
 import ResubService
 import Testing
@@ -19,35 +18,25 @@ private func webhookArguments(_ redis: RedisServer, webhook: String, _ extra: [S
      "--reconnect-min", "0.05", "--reconnect-max", "0.5", "--shutdown-timeout", "2"] + extra
 }
 
-/// `hex(HMAC-SHA256(secret, "<timestamp>." + body))`, computed here with swift-crypto, independently of
-/// the service's own signing code.
-private func expectedSignature(secret: String, timestamp: String, body: [UInt8]) -> String {
-    let mac = HMAC<SHA256>.authenticationCode(for: Array(timestamp.utf8) + [UInt8(ascii: ".")] + body, using: SymmetricKey(data: Array(secret.utf8)))
-    return hex(Array(mac))
-}
-
-private func hex(_ bytes: [UInt8]) -> String {
-    let digits = Array("0123456789abcdef".utf8)
-    var out: [UInt8] = []
-    for b in bytes { out += [digits[Int(b >> 4)], digits[Int(b & 15)]] }
-    return String(decoding: out, as: UTF8.self)
+/// Whether `id` is a Standard Webhooks id as resub makes them: `msg_` + 26 Crockford base32 characters.
+private func isWebhookID(_ id: String?) -> Bool {
+    guard let id, id.hasPrefix("msg_"), id.count == 30 else { return false }
+    return id.dropFirst(4).allSatisfy { "0123456789ABCDEFGHJKMNPQRSTVWXYZ".contains($0) }
 }
 
 @Suite("Webhook sink against a live receiver", .serialized)
 struct WebhookIntegrationTests {
-    @Test("every message arrives as POSTed JSON-array batches of at most --webhook-batch, each object equal to the stdout line, HMAC-signed with a fresh timestamp, with the extra headers, on keep-alive connections", .timeLimit(.minutes(1)))
+    @Test("every message arrives as POSTed JSON-array batches of at most --webhook-batch, each object equal to the stdout line, signed the Standard Webhooks way (verified by the standardwebhooks package with each of two secrets), with the extra headers, on keep-alive connections", .timeLimit(.minutes(1)))
     func batchesShapeSignature() async throws {
-        // The test's own HMAC (RFC 4231, test case 2) before it judges the service's.
-        #expect(hex(Array(HMAC<SHA256>.authenticationCode(for: Array("what do ya want for nothing?".utf8), using: SymmetricKey(data: Array("Jefe".utf8)))))
-            == "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
         let redis = try startRedis()
         defer { redis.stop() }
         let receiver = try WebhookReceiver()
         defer { receiver.stop() }
-        let secret = "s3cr3t-\(UInt32.random(in: 0...UInt32.max))"
+        // Two secrets, as during a key rotation: one in the whsec_ format (base64 key), one plain.
+        let secrets = ["whsec_" + Data((0..<24).map { _ in UInt8.random(in: 0...255) }).base64EncodedString(), "s3cr3t-\(UInt32.random(in: 0...UInt32.max))"]
         let subscriptions = ["--channel", "w.alpha", "--channel", "w.beta", "--pattern", "wp.*"]
         let resub = try ServiceProcess(webhookArguments(redis, webhook: receiver.url(path: "/hooks/resub?src=test"), subscriptions + [
-            "--webhook-batch", "7", "--webhook-secret", secret,
+            "--webhook-batch", "7", "--webhook-secret", secrets[0], "--webhook-secret", secrets[1],
             "--webhook-header", "X-Api-Key: k-123", "--webhook-header", "X-Tenant:t1",
         ]))
         defer { resub.stop() }
@@ -115,12 +104,20 @@ struct WebhookIntegrationTests {
             #expect(request.header("x-api-key") == "k-123")
             #expect(request.header("x-tenant") == "t1")
             #expect(request.header("content-length") == String(request.body.count))
-            let timestamp = try #require(request.header("x-resub-timestamp"))
-            let seconds = try #require(Double(timestamp), "X-Resub-Timestamp \(timestamp) is not unix seconds")
-            #expect(abs(seconds - request.receivedAt.timeIntervalSince1970) <= 3, "timestamp \(timestamp) far from the arrival time")
-            #expect(request.header("x-resub-signature") == "sha256=" + expectedSignature(secret: secret, timestamp: timestamp, body: request.body))
-            #expect(request.header("x-resub-signature") != "sha256=" + expectedSignature(secret: secret + "x", timestamp: timestamp, body: request.body))
+            let timestamp = try #require(request.header("webhook-timestamp"))
+            let seconds = try #require(Int(timestamp), "webhook-timestamp \(timestamp) is not integer unix seconds")
+            #expect(abs(Double(seconds) - request.receivedAt.timeIntervalSince1970) <= 3, "timestamp \(timestamp) far from the arrival time")
+            #expect(isWebhookID(request.header("webhook-id")), "\(request.headers)")
+            #expect(request.header("webhook-signature")?.split(separator: " ").count == 2, "one v1 signature per secret")
+            #expect(request.header("x-resub-signature") == nil && request.header("x-resub-timestamp") == nil)
         }
+        // Every request accepted first time: each is its own batch with its own id.
+        #expect(Set(requests.compactMap { $0.header("webhook-id") }).count == requests.count)
+        // The standardwebhooks package's own verifier accepts every request with either secret, and no other.
+        let verdicts = try StandardWebhooksVerifier.verify(requests, secrets: secrets + ["whsec_" + Data(Array("not-the-key".utf8)).base64EncodedString(), secrets[1] + "x"])
+        #expect(verdicts[0].allSatisfy { $0 == "ok" }, "whsec_ secret: \(verdicts[0])")
+        #expect(verdicts[1].allSatisfy { $0 == "ok" }, "plain secret: \(verdicts[1])")
+        #expect(verdicts[2].allSatisfy { $0 != "ok" } && verdicts[3].allSatisfy { $0 != "ok" }, "a wrong secret must not verify: \(verdicts[2...])")
         let connections = Set(requests.map(\.connection))
         #expect(requests.count >= 10 && connections.count <= 4, "\(requests.count) requests over \(connections.count) connections")
     }
@@ -153,6 +150,13 @@ struct WebhookIntegrationTests {
         }
         let statuses = receiver.requests.map(\.status)
         #expect(statuses.prefix(failures).allSatisfy { $0 == 503 } && statuses.dropFirst(failures).allSatisfy { $0 == 200 })
+        // A retried batch keeps its webhook-id: each id names one body, and every failed request's id was
+        // delivered later with that body.
+        let byID = Dictionary(grouping: receiver.requests) { $0.header("webhook-id") ?? "" }
+        #expect(byID.keys.allSatisfy(isWebhookID))
+        #expect(byID.values.allSatisfy { Set($0.map(\.body)).count == 1 }, "one id, one body")
+        #expect(byID.values.allSatisfy { $0.last?.status == 200 }, "every id ends delivered")
+        #expect(byID.values.contains { $0.count > 1 }, "some batch was retried")
         #expect(await resub.waitForStderr("retrying"), "a failed request is logged")
     }
 
@@ -173,6 +177,7 @@ struct WebhookIntegrationTests {
         #expect(waited >= 0.95 && waited < 3, "retried after \(waited) s")
         #expect(requests[0].status == 429 && requests[1].status == 200)
         #expect(requests[0].body == requests[1].body)
+        #expect(isWebhookID(requests[0].header("webhook-id")) && requests[0].header("webhook-id") == requests[1].header("webhook-id"), "the retry keeps the webhook-id")
         #expect(try acceptedMessages(receiver).map { $0["payload"] } == ["once"])
     }
 
@@ -217,11 +222,14 @@ struct WebhookIntegrationTests {
         #expect(try body.map(parseMessageObject) == [["type": "message", "channel": "d.x", "payload": "poison-1"]])
     }
 
-    @Test("with --spool-dir, messages received while the receiver is down survive kill -9: a new resub on the same spool delivers every one, in order", .timeLimit(.minutes(1)))
+    @Test("with --spool-dir, messages received while the receiver fails survive kill -9: a new resub on the same spool delivers every one, in order, with the webhook-ids they had before", .timeLimit(.minutes(1)))
     func spoolSurvivesKill9() async throws {
         let redis = try startRedis()
         defer { redis.stop() }
-        let port = try closedPort()
+        // The receiver answers 503 until the kill: the first resub tries (and shows its ids) but delivers nothing.
+        let failing = try WebhookReceiver(behaviour: WebhookReceiver.always(.status(503)))
+        defer { failing.stop() }
+        let port = failing.port
         let spool = try makeTemporaryDirectory("kill9")
         defer { try? FileManager.default.removeItem(atPath: spool) }
         let channels = ["k.1", "k.2", "k.3"]
@@ -241,6 +249,11 @@ struct WebhookIntegrationTests {
         first.send(SIGKILL)
         #expect(await first.waitForExit(timeout: .seconds(5)) == .signaled(SIGKILL))
 
+        let seenBeforeKill = Set(failing.requests.compactMap { $0.header("webhook-id") })
+        failing.stop()
+        #expect(!seenBeforeKill.isEmpty, "the first resub tried before the kill")
+        let spooledIDs = spoolContents(spool).ids
+        #expect(spooledIDs.allSatisfy(isWebhookID), "\(spooledIDs)")
         let receiver = try WebhookReceiver(port: port)
         defer { receiver.stop() }
         let second = try ServiceProcess(arguments)
@@ -253,6 +266,10 @@ struct WebhookIntegrationTests {
             #expect(payloads(on: channel, in: messages) == (0..<perChannel).map(String.init), "\(channel): lost, duplicated or out of order")
         }
         #expect(second.stderrText.contains("delivering what the spool kept"), "\(second.stderrText)")
+        // The batches keep the webhook-id they were given before the kill: a receiver can drop duplicates.
+        let deliveredIDs = Set(receiver.accepted.compactMap { $0.header("webhook-id") })
+        #expect(deliveredIDs == Set(spooledIDs.compactMap { $0 }))
+        #expect(seenBeforeKill.isSubset(of: deliveredIDs), "ids tried before the kill are delivered after it")
         // Acknowledged: the cursor moves past them (written within about a second).
         let acknowledged = await pollUntil(timeout: .seconds(3)) { spoolContents(spool).messages == 0 }
         #expect(acknowledged, "the spool still holds \(spoolContents(spool).messages) messages after delivery")
@@ -267,7 +284,7 @@ struct WebhookIntegrationTests {
         func body(_ payloads: [String]) -> [UInt8] {
             Array(("[" + payloads.map { "{\"type\":\"message\",\"channel\":\"spool.c\",\"payload\":\"\($0)\"}" }.joined(separator: ",") + "]").utf8)
         }
-        let records = [["m1", "m2"], ["m3", "m4"], ["m5", "m6"]].map { Spool.encode(lane: 0, count: $0.count, body: body($0)) }
+        let records = [["m1", "m2"], ["m3", "m4"], ["m5", "m6"]].enumerated().map { Spool.encode(lane: 0, count: $1.count, id: "msg_spooled\($0)", body: body($1)) }
         var segment = records.joined().map { $0 }
         let middle = records[0].count + records[1].count / 2
         segment[middle] ^= 0x5A
@@ -283,6 +300,7 @@ struct WebhookIntegrationTests {
         try #require(delivered, "\(deliveredPayloads(receiver)); \(resub.diagnostics)")
         try await Task.sleep(for: .milliseconds(300))
         #expect(try payloads(on: "spool.c", in: acceptedMessages(receiver)) == ["m1", "m2", "m5", "m6"])
+        #expect(receiver.accepted.map { $0.header("webhook-id") } == ["msg_spooled0", "msg_spooled2"], "the stored ids are sent")
         #expect(resub.stderrText.contains("corrupt"), "\(resub.stderrText)")
     }
 }

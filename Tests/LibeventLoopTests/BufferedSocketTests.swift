@@ -58,7 +58,7 @@ struct BufferedSocketTests {
             #expect(await eventually { recorder.isConnected })
 
             let inbound = (0..<(1 << 20)).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ $0 >> 8) }
-            Thread.detachNewThread { TestListener.write(peer, inbound) }
+            ThreadStarter.detach(name: "test-peer") { TestListener.write(peer, inbound) }
             #expect(await eventually(timeout: .seconds(20)) { recorder.receivedCount >= inbound.count })
             #expect(recorder.received == inbound)
 
@@ -213,7 +213,7 @@ struct BufferedSocketTests {
             #expect(await eventually { recorder.isConnected })
             // Big enough to arrive as several chunks of one read; the socket closes after the first.
             let payload = [UInt8](repeating: 0x61, count: 200_000)
-            Thread.detachNewThread { TestListener.write(peer, payload) }
+            ThreadStarter.detach(name: "test-peer") { TestListener.write(peer, payload) }
             #expect(await eventually { recorder.all.count >= 2 })
             #expect(TestListener.sawEndOfFile(peer))
             try await Task.sleep(for: .milliseconds(100))
@@ -267,7 +267,7 @@ struct BufferedSocketTests {
             defer { close(peer) }
             #expect(await eventually { recorder.isConnected })
             let inbound = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 % 251) }
-            Thread.detachNewThread { TestListener.write(peer, inbound) }
+            ThreadStarter.detach(name: "test-peer") { TestListener.write(peer, inbound) }
             #expect(await eventually { recorder.receivedCount >= inbound.count })
             #expect(recorder.received == inbound)
             var sinceFinish = 0

@@ -33,7 +33,7 @@ struct EventLoopTests {
             let log = Locked<[(producer: Int, item: Int)]>([])
             let offLoop = Locked(0)
             for p in 0..<producers {
-                Thread.detachNewThread {
+                ThreadStarter.detach(name: "test-producer") {
                     for i in 0..<perProducer {
                         loop.execute {
                             if !loop.inLoop { offLoop.mutate { $0 += 1 } }

@@ -9,6 +9,12 @@ private struct DeliveredConfirmation: Equatable {
     var count: Int64
 }
 
+/// The wire verb of a confirmation, spelled back from the view's kind and direction.
+private func verb(_ kind: MessageKind, subscribe: Bool) -> String {
+    let prefix = [MessageKind.message: "", .pmessage: "p", .smessage: "s"][kind] ?? "?"
+    return prefix + (subscribe ? "" : "un") + "subscribe"
+}
+
 /// Drains with both handlers and records everything in order; a value from `next()` ends the run.
 private func drainAll(_ parser: inout RESPParser, allowArrays: Bool) -> (frames: [String], confirmations: [DeliveredConfirmation], messages: Int) {
     var frames: [String] = []
@@ -18,7 +24,7 @@ private func drainAll(_ parser: inout RESPParser, allowArrays: Bool) -> (frames:
         allowArrays: allowArrays,
         message: { _ in messages += 1; frames.append("message") },
         confirmation: { view in
-            let c = DeliveredConfirmation(verb: String(decoding: view.verb, as: UTF8.self), name: Array(view.name), count: view.count)
+            let c = DeliveredConfirmation(verb: verb(view.kind, subscribe: view.subscribe), name: Array(view.name), count: view.count)
             confirmations.append(c)
             frames.append(c.verb)
         })

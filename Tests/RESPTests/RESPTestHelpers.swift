@@ -27,12 +27,12 @@ enum ParseStep: Equatable, CustomStringConvertible {
 
 /// One pub/sub message handed out by the fast path, copied out of its ``RESPMessageView``.
 struct DeliveredMessage: Equatable, CustomStringConvertible {
-    var kind: RESPMessageView.Kind
+    var kind: MessageKind
     var pattern: [UInt8]
     var channel: [UInt8]
     var payload: [UInt8]
 
-    init(kind: RESPMessageView.Kind, pattern: [UInt8] = [], channel: [UInt8], payload: [UInt8]) {
+    init(kind: MessageKind, pattern: [UInt8] = [], channel: [UInt8], payload: [UInt8]) {
         self.kind = kind
         self.pattern = pattern
         self.channel = channel

@@ -1,3 +1,4 @@
+import LibeventLoop
 import Foundation
 import Resub
 import ResubService
@@ -117,7 +118,7 @@ struct BoundedSinkQueueTests {
     func popWaitsForPush() async {
         let queue = BoundedSinkQueue(maxBytes: 1 << 20)
         let result = Mutex<[String]?>(nil)
-        Thread.detachNewThread {
+        ThreadStarter.detach(name: "test-consumer") {
             let popped = queue.popAll().map(Self.tag)
             result.withLock { $0 = popped }
         }
@@ -132,7 +133,7 @@ struct BoundedSinkQueueTests {
     func closeWakesPop() async {
         let queue = BoundedSinkQueue(maxBytes: 1 << 20)
         let result = Mutex<Int?>(nil)
-        Thread.detachNewThread {
+        ThreadStarter.detach(name: "test-consumer") {
             let popped = queue.popAll()
             result.withLock { $0 = popped.count }
         }
@@ -147,7 +148,7 @@ struct BoundedSinkQueueTests {
         let queue = BoundedSinkQueue(maxBytes: 1 << 30)
         let received = Mutex<[String]>([])
         let done = Mutex(false)
-        Thread.detachNewThread {
+        ThreadStarter.detach(name: "test-consumer") {
             while true {
                 let batches = queue.popAll()
                 if batches.isEmpty { break }

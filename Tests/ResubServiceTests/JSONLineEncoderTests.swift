@@ -1,6 +1,7 @@
 import TestSupport
 import Foundation
 import Resub
+import RESP
 import ResubService
 import Testing
 

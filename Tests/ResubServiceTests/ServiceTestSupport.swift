@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Resub
+import RESP
 import ResubService
 
 
@@ -74,4 +78,16 @@ func waitFor(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> 
 extension BoundedSinkQueue.PushResult {
     /// Whether the item was taken (queued, with or without the high-water signal).
     var accepted: Bool { self == .queued || self == .queuedAboveHighWater }
+}
+
+/// Reads `fd` to end of file.
+func readToEnd(_ fd: Int32) -> [UInt8] {
+    var result: [UInt8] = []
+    var buffer = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { return result }
+        result += buffer[0..<n]
+    }
 }

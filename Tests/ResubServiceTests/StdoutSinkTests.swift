@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import LibeventLoop
 import Glibc
 #endif
 import Foundation
@@ -30,18 +31,6 @@ struct StdoutSinkTests {
         }
     }
 
-    /// Reads `fd` to end of file.
-    private static func readAll(_ fd: Int32) -> [UInt8] {
-        var result: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { return result }
-            result += buffer[0..<n]
-        }
-    }
-
     private static func lines(_ bytes: [UInt8]) -> [String] {
         String(decoding: bytes, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
     }
@@ -64,7 +53,7 @@ struct StdoutSinkTests {
         #expect(sink.push(makeBatch(Array(Self.messages[3...]))).accepted)
         sink.finish()
         close(pipe.write)
-        #expect(Self.lines(Self.readAll(pipe.read)) == Self.messages.map { String(jsonLine($0).dropLast()) })
+        #expect(Self.lines(readToEnd(pipe.read)) == Self.messages.map { String(jsonLine($0).dropLast()) })
         #expect(finish.all == [.drained])
         #expect(sink.writtenCount == 5)
         #expect(sink.droppedMessageCount == 0)
@@ -80,7 +69,7 @@ struct StdoutSinkTests {
         sink.finish()
         close(pipe.write)
         let expected: [UInt8] = Self.messages.flatMap { $0.payload + [UInt8(0x0A)] }
-        #expect(Self.readAll(pipe.read) == expected)
+        #expect(readToEnd(pipe.read) == expected)
         #expect(finish.all == [.drained])
     }
 
@@ -99,7 +88,7 @@ struct StdoutSinkTests {
         #expect(!sink.push(makeBatch(Self.messages)).accepted)
         sink.finish()
         close(pipe.write)
-        #expect(Self.lines(Self.readAll(pipe.read)) == Self.messages[0..<4].map { String(jsonLine($0).dropLast()) })
+        #expect(Self.lines(readToEnd(pipe.read)) == Self.messages[0..<4].map { String(jsonLine($0).dropLast()) })
         #expect(finish.all == [.countReached])
     }
 
@@ -113,7 +102,7 @@ struct StdoutSinkTests {
         #expect(await waitFor { !finish.all.isEmpty })
         sink.finish()
         close(pipe.write)
-        #expect(Self.readAll(pipe.read) == Array("first\nsecond \"quoted\"\n".utf8))
+        #expect(readToEnd(pipe.read) == Array("first\nsecond \"quoted\"\n".utf8))
         #expect(finish.all == [.countReached])
     }
 
@@ -142,7 +131,7 @@ struct StdoutSinkTests {
         let sink = StdoutSink(fd: pipe.write, format: .json, limit: nil, onFinished: finish.record)
         sink.finish()
         close(pipe.write)
-        #expect(Self.readAll(pipe.read).isEmpty)
+        #expect(readToEnd(pipe.read).isEmpty)
         #expect(finish.all == [.drained])
         #expect(sink.writtenCount == 0)
     }
@@ -165,8 +154,8 @@ struct StdoutSinkTests {
 
         let output = Mutex<[UInt8]?>(nil)
         let reader = pipe.read
-        Thread.detachNewThread {
-            let bytes = Self.readAll(reader)
+        ThreadStarter.detach(name: "test-reader") {
+            let bytes = readToEnd(reader)
             output.withLock { $0 = bytes }
         }
         sink.finish()

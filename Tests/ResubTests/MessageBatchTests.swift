@@ -2,6 +2,7 @@
 import TestSupport
 import Glibc
 #endif
+import RESP
 import Resub
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import LibeventLoop
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -54,9 +55,7 @@ public final class BlackholeProxy: @unchecked Sendable {
         self.targetPort = targetPort
         (listener, port) = try LoopbackSocket.listen()
         state.withLock { $0.running += 1 }
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "blackhole-proxy-accept"
-        thread.start()
+        ThreadStarter.detach(name: "blackhole-proxy-accept") { [self] in acceptLoop() }
     }
 
     deinit { stop() }
@@ -120,9 +119,7 @@ public final class BlackholeProxy: @unchecked Sendable {
                 close(upstream)
                 return
             }
-            let thread = Thread { [self] in forward(pair) }
-            thread.name = "blackhole-proxy-forward"
-            thread.start()
+            ThreadStarter.detach(name: "blackhole-proxy-forward") { [self] in forward(pair) }
         }
     }
 

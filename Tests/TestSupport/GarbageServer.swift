@@ -1,4 +1,5 @@
 import Foundation
+import LibeventLoop
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -36,9 +37,7 @@ public final class GarbageServer: @unchecked Sendable {
         self.holdFor = holdFor
         (listener, port) = try LoopbackSocket.listen()
         state.withLock { $0.running = true }
-        let thread = Thread { [self] in serve() }
-        thread.name = "garbage-server"
-        thread.start()
+        ThreadStarter.detach(name: "garbage-server") { [self] in serve() }
     }
 
     deinit { stop() }

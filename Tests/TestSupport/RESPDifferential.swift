@@ -4,18 +4,21 @@ import RESP
 
 /// The fuzzing oracle: one byte stream read two ways must yield the same events.
 ///
-/// - A: fed whole, read with ``RESPParser/next()`` only, each value routed with ``RESPFrameRoute``.
+/// - A: fed whole, read with ``RESPParser/next()`` only, each value routed with ``RESPFrameRoute`` (the
+///   general path).
 /// - B: fed in chunks chosen by the input, read the way a connection reads: the fast path
 ///   (``RESPParser/drainPubSubFrames(allowArrays:message:confirmation:)``) first, then `next()` + routing.
 ///
+/// Both paths decide what a frame is with the one decoder, ``PubSubFrame``; what this checks is that the fast
+/// path takes only frames it reads exactly as the general path does (parts, limits, splits, errors).
 /// Both must produce the same messages, confirmations, replies and pushes in the same order, and fail (or
 /// not) alike; neither may crash, and both respect the given limits. The first input byte sets the mode
 /// (RESP2 arrays as pub/sub; small limits); the second seeds the chunk sizes.
 public enum RESPDifferential {
     /// One event of a connection's read loop.
     public enum Event: Equatable, CustomStringConvertible {
-        case message(RESPMessageView.Kind, [UInt8], [UInt8], [UInt8])
-        case confirmation([UInt8], [UInt8])
+        case message(MessageKind, [UInt8], [UInt8], [UInt8])
+        case confirmation(MessageKind, subscribe: Bool, [UInt8])
         case reply(RESPValue)
         case push(RESPValue)
         case failed(RESPParseError.Code)
@@ -23,7 +26,7 @@ public enum RESPDifferential {
         public var description: String {
             switch self {
             case .message(let k, let p, let c, let m): return "message(\(k), \(p.count), \(c.count), \(m.count))"
-            case .confirmation(let v, let n): return "confirmation(\(String(decoding: v, as: UTF8.self)), \(n.count))"
+            case .confirmation(let k, let s, let n): return "confirmation(\(k), \(s ? "subscribe" : "unsubscribe"), \(n.count))"
             case .reply(let v): return "reply(\(v))"
             case .push(let v): return "push(\(v))"
             case .failed(let code): return "failed(\(code))"
@@ -50,7 +53,7 @@ public enum RESPDifferential {
     private static func routed(_ value: RESPValue, arrays: Bool) -> Event {
         switch RESPFrameRoute.route(value, arraysArePubSub: arrays) {
         case .message(let k, let p, let c, let m): return .message(k, p, c, m)
-        case .confirmation(let v, let n): return .confirmation(v, n)
+        case .confirmation(let k, let s, let n): return .confirmation(k, subscribe: s, n)
         case .reply: return .reply(value)
         case .otherPush: return .push(value)
         }
@@ -87,7 +90,7 @@ public enum RESPDifferential {
                 _ = parser.drainPubSubFrames(
                     allowArrays: arrays,
                     message: { events.append(.message($0.kind, Array($0.pattern), Array($0.channel), Array($0.payload))) },
-                    confirmation: { events.append(.confirmation(Array($0.verb), Array($0.name))) })
+                    confirmation: { events.append(.confirmation($0.kind, subscribe: $0.subscribe, Array($0.name))) })
                 do {
                     guard let value = try parser.next() else { break }
                     events.append(routed(value, arrays: arrays))

@@ -1,6 +1,7 @@
 import Foundation
 import RESP
 import Resub
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,8 +14,8 @@ import Glibc
 public final class RedisCluster: @unchecked Sendable {
     /// The nodes, in creation order (the first three are created as masters).
     public let servers: [RedisServer]
-    private let lock = NSLock()
-    private var clients: [Int: SyncRedisClient] = [:]
+    /// A kept connection per node port.
+    private let clients = Mutex<[Int: SyncRedisClient]>([:])
 
     /// Every node's TCP port.
     public var ports: [Int] { servers.map(\.port) }
@@ -51,7 +52,7 @@ public final class RedisCluster: @unchecked Sendable {
 
     /// Kills every node (SIGKILL, by pid) and removes their directories. Idempotent.
     public func stop() {
-        lock.withLock { clients = [:] }
+        clients.withLock { $0 = [:] }
         for server in servers { server.stop() }
     }
 
@@ -67,7 +68,7 @@ public final class RedisCluster: @unchecked Sendable {
     /// Kills the node on `port` (SIGKILL by pid, waiting for it to exit).
     public func kill(_ port: Int) throws {
         let server = try server(port)
-        lock.withLock { clients[port] = nil }
+        clients.withLock { $0[port] = nil }
         server.kill(SIGKILL)
     }
 
@@ -87,7 +88,7 @@ public final class RedisCluster: @unchecked Sendable {
     /// Runs one command on the node on `port`, on a kept connection (reopened after a failure).
     @discardableResult
     public func command(_ port: Int, _ args: [String]) throws -> RESPValue {
-        try lock.withLock {
+        try clients.withLock { clients in
             let client: SyncRedisClient
             if let kept = clients[port] {
                 client = kept

@@ -1,5 +1,7 @@
 import Foundation
+import LibeventLoop
 import RESP
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -11,19 +13,23 @@ public final class StalledRedisNode: @unchecked Sendable {
     /// The TCP port (127.0.0.1).
     public let port: Int
     private let listenFD: Int32
-    private let lock = NSLock()
-    private var connectionFDs: Set<Int32> = []
-    private var stopped = false
-    private var clusterCommands = 0
-    private var accepted = 0
+    /// What the accepting and serving threads share.
+    private struct State {
+        var connectionFDs: Set<Int32> = []
+        var stopped = false
+        var clusterCommands = 0
+        var accepted = 0
+    }
+
+    private let state = Mutex(State())
 
     /// `redis://127.0.0.1:port`.
     public var url: String { "redis://127.0.0.1:\(port)" }
 
     /// How many `CLUSTER …` commands arrived (and were left unanswered).
-    public var clusterCommandCount: Int { lock.withLock { clusterCommands } }
+    public var clusterCommandCount: Int { state.withLock { $0.clusterCommands } }
     /// How many connections were accepted.
-    public var connectionCount: Int { lock.withLock { accepted } }
+    public var connectionCount: Int { state.withLock { $0.accepted } }
 
     /// Listens and starts accepting.
     public init() throws {
@@ -48,17 +54,17 @@ public final class StalledRedisNode: @unchecked Sendable {
         }
         listenFD = fd
         port = Int(UInt16(bigEndian: addr.sin_port))
-        Thread.detachNewThread { [self] in acceptLoop() }
+        ThreadStarter.detach(name: "test-stalled") { [self] in acceptLoop() }
     }
 
     deinit { stop() }
 
     /// Stops accepting and closes every connection (their threads then end). Idempotent.
     public func stop() {
-        let fds: Set<Int32>? = lock.withLock {
-            guard !stopped else { return nil }
-            stopped = true
-            return connectionFDs
+        let fds: Set<Int32>? = state.withLock { state in
+            guard !state.stopped else { return nil }
+            state.stopped = true
+            return state.connectionFDs
         }
         guard let fds else { return }
         // shutdown() wakes the threads blocked in accept() and read(); each thread closes its own socket.
@@ -74,23 +80,23 @@ public final class StalledRedisNode: @unchecked Sendable {
                 if errno == EINTR { continue }
                 return
             }
-            let keep = lock.withLock { () -> Bool in
-                guard !stopped else { return false }
-                connectionFDs.insert(fd)
-                accepted += 1
+            let keep = state.withLock { state -> Bool in
+                guard !state.stopped else { return false }
+                state.connectionFDs.insert(fd)
+                state.accepted += 1
                 return true
             }
             guard keep else {
                 close(fd)
                 return
             }
-            Thread.detachNewThread { [self] in serve(fd) }
+            ThreadStarter.detach(name: "test-stalled-c") { [self] in serve(fd) }
         }
     }
 
     private func serve(_ fd: Int32) {
         defer {
-            lock.withLock { _ = connectionFDs.remove(fd) }
+            state.withLock { _ = $0.connectionFDs.remove(fd) }
             close(fd)
         }
         var parser = RESPParser()
@@ -107,7 +113,7 @@ public final class StalledRedisNode: @unchecked Sendable {
                 case "CLIENT": reply = "+OK\r\n"
                 case "PING": reply = "+PONG\r\n"
                 case "CLUSTER":
-                    lock.withLock { clusterCommands += 1 }
+                    state.withLock { $0.clusterCommands += 1 }
                     reply = nil
                 default: reply = "-ERR this node is stalled\r\n"
                 }

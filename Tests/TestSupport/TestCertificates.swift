@@ -1,4 +1,6 @@
 import Foundation
+import LibeventLoop
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -114,7 +116,7 @@ public func runTool(_ path: String, _ arguments: [String], directory: String? = 
     // Drain both pipes on threads of their own, so a chatty tool never blocks on a full pipe.
     let collected = ToolOutput()
     for (handle, isStdout) in [(out.fileHandleForReading, true), (err.fileHandleForReading, false)] {
-        Thread { collected.store(handle.readDataToEndOfFile(), stdout: isStdout) }.start()
+        ThreadStarter.detach(name: "test-tool-pipe") { collected.store(handle.readDataToEndOfFile(), stdout: isStdout) }
     }
     let deadline = ContinuousClock.now + timeout
     var killed = false
@@ -134,17 +136,15 @@ public func runTool(_ path: String, _ arguments: [String], directory: String? = 
 }
 
 private final class ToolOutput: @unchecked Sendable {
-    private let lock = NSLock()
-    private var out: Data?
-    private var err: Data?
+    private let output = Mutex<(out: Data?, err: Data?)>((nil, nil))
 
     func store(_ data: Data, stdout: Bool) {
-        lock.withLock { if stdout { out = data } else { err = data } }
+        output.withLock { if stdout { $0.out = data } else { $0.err = data } }
     }
 
-    var isComplete: Bool { lock.withLock { out != nil && err != nil } }
-    var stdout: String { lock.withLock { String(decoding: out ?? Data(), as: UTF8.self) } }
-    var stderr: String { lock.withLock { String(decoding: err ?? Data(), as: UTF8.self) } }
+    var isComplete: Bool { output.withLock { $0.out != nil && $0.err != nil } }
+    var stdout: String { output.withLock { String(decoding: $0.out ?? Data(), as: UTF8.self) } }
+    var stderr: String { output.withLock { String(decoding: $0.err ?? Data(), as: UTF8.self) } }
 }
 
 /// A `redis-server` that speaks only TLS: `--port 0 --tls-port <free port>`, with a certificate from

@@ -1,4 +1,5 @@
 import Foundation
+import LibeventLoop
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -132,7 +133,7 @@ public final class WebhookReceiver: Sendable {
         self.port = Int(UInt16(bigEndian: addr.sin_port))
         listenFD = fd
         state = Mutex(State(behaviour: behaviour, running: 1))
-        Thread { [self] in acceptLoop() }.start()
+        ThreadStarter.detach(name: "test-webhook") { [self] in acceptLoop() }
     }
 
     deinit { stop() }
@@ -202,14 +203,14 @@ public final class WebhookReceiver: Sendable {
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
             LoopbackSocket.setWriteTimeout(fd)
-            Thread { [self] in
+            ThreadStarter.detach(name: "test-webhook-c") { [self] in
                 serve(fd, connection: number)
                 close(fd)
                 state.withLock {
                     $0.connections -= 1
                     $0.running -= 1
                 }
-            }.start()
+            }
         }
     }
 

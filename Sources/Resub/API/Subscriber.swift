@@ -97,7 +97,7 @@ public final class Subscriber: Sendable {
                 onBatch: onBatch, onEvent: onEvent)
         } else {
             link = NodeLink(
-                loop: loop, configuration: configuration.connectionConfiguration, health: configuration.health,
+                environment: .loop(loop), configuration: configuration.connectionConfiguration, health: configuration.health,
                 desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
                 onBatch: onBatch, onEvent: onEvent)
         }

@@ -190,7 +190,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         var configuration = template
         configuration.endpoint = endpoint
         let link = NodeLink(
-            loop: loop, configuration: configuration, health: health, desired: desired,
+            environment: .loop(loop), configuration: configuration, health: health, desired: desired,
             replayBatchSize: replayBatchSize, onBatch: onBatch,
             onEvent: { [weak self] event in self?.linkEvent(event) })
         link.isReadingPaused = isReadingPaused

@@ -101,8 +101,20 @@ package final class TopologyRefresher: ConnectionDelegate, @unchecked Sendable {
 
     // MARK: ConnectionDelegate
 
-    package func connectionDidBecomeReady(_ connection: Connection) {
+    package func connection(_ connection: Connection, didReport event: ConnectionEvent) {
         guard connection === self.connection else { return }
+        switch event {
+        case .ready:
+            ask(connection)
+        case .closed(let error):
+            lastError = error
+            tryNext()
+        case .connected, .readFinished, .unsolicited, .push:
+            break
+        }
+    }
+
+    private func ask(_ connection: Connection) {
         connection.send(["CLUSTER", "SHARDS"]) { [weak self, weak connection] result in
             guard let self, let connection, connection === self.connection else { return }
             switch result {
@@ -139,16 +151,4 @@ package final class TopologyRefresher: ConnectionDelegate, @unchecked Sendable {
             }
         }
     }
-
-    package func connection(_ connection: Connection, didCloseWith error: ResubError) {
-        guard connection === self.connection else { return }
-        lastError = error
-        tryNext()
-    }
-
-    package func connectionDidConnect(_ connection: Connection) {}
-    package func connection(_ connection: Connection, didReceive message: RESPMessageView) {}
-    package func connectionDidFinishReading(_ connection: Connection) {}
-    package func connection(_ connection: Connection, unsolicited kind: SubscriptionKind, subscribe: Bool, name: [UInt8]) {}
-    package func connection(_ connection: Connection, didReceivePush value: RESPValue) {}
 }

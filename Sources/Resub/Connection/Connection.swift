@@ -1,42 +1,30 @@
-import DequeModule
 import LibeventLoop
 import RESP
 
-/// One connection to one Redis server: socket, parser, handshake, in-order reply matching and push routing.
-/// Loop-only.
+/// One connection to one Redis server: the driver of a ``ConnectionStateMachine`` over a ``Transport``.
+/// It owns what the machine must not: the transport, the parser, the output buffer, the commands'
+/// completions and the QUIT fallback timer, and it carries out the machine's actions. Loop-only (the thread
+/// of its ``TimerScheduler``; in unit tests the test's own thread).
 ///
-/// Replies are matched to commands by order (Redis answers in order). (Un)subscribe commands are answered
-/// by one confirmation per name, counted down on their queue entry; an error reply in their place fails the
-/// whole command. In RESP3 pub/sub frames are pushes; in RESP2 subscribed mode they are arrays, told apart
-/// from replies because in that mode the server accepts nothing else than (un)subscribe commands and PING,
-/// whose reply is the array `pong ""`.
+/// The receive path stays outside the machine: once per read the driver asks the machine how to route
+/// (``ConnectionStateMachine/routing``), lets the parser's fast path hand complete messages straight to the
+/// delegate as views into its buffer, counts fast-path confirmations through the machine, and feeds the
+/// machine only the values the fast path left (replies, split frames, other pushes).
 package final class Connection: TransportDelegate, @unchecked Sendable {
     /// Lifecycle of the connection.
-    package enum State: Equatable, Sendable {
-        /// The socket is connecting.
-        case connecting
-        /// Connected; the handshake is running.
-        case handshaking
-        /// Ready for commands.
-        case ready
-        /// QUIT sent; waiting for the server to close.
-        case quitting
-        /// Closed; nothing more will happen.
-        case closed
-    }
+    package typealias State = ConnectionStateMachine.Phase
 
-    private enum Pending {
-        case handshake
+    private enum Completion {
         case reply((Result<RESPValue, ResubError>) -> Void)
-        case subscription(kind: SubscriptionKind, subscribe: Bool, remaining: Int, completion: (Result<Void, ResubError>) -> Void)
+        case subscription((Result<Void, ResubError>) -> Void)
     }
 
-    package let loop: EventLoop
+    /// Runs the QUIT fallback timer, and is the thread everything runs on.
+    package let scheduler: any TimerScheduler
+    /// The server, credentials and socket settings.
     package let configuration: ConnectionConfiguration
+    /// Hears of the connection's events; held weakly.
     package weak var delegate: (any ConnectionDelegate)?
-    package private(set) var state: State = .connecting
-    /// 2 or 3 once ready.
-    package private(set) var protocolVersion = 0
     /// The monotonic time of the last byte received (or of the connect), for the health monitor.
     package private(set) var lastReadAt: ContinuousClock.Instant
     /// The node this connection talks to, `host:port`.
@@ -44,32 +32,30 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
     /// The `CLIENT ID` is not fetched; this counts this process's connections, for logs.
     package let serial: Int
 
-    private var socket: (any Transport)?
+    private var machine: ConnectionStateMachine
+    private var transport: (any Transport)?
     private var parser: RESPParser
-    private var pending = Deque<Pending>()
-    private var handshake: HandshakeStateMachine
     private var output: [UInt8] = []
-    private var quitTimer: TimerEvent?
-    /// RESP2 connections used for pub/sub: arrays may be messages (see the type's doc).
-    private var resp2Subscriber = false
+    private var completions: [ConnectionStateMachine.CommandID: Completion] = [:]
+    private var quitTimer: (any ScheduledTimer)?
 
     nonisolated(unsafe) private static var serials = 0
 
     /// Starts connecting at once over a libevent socket. Loop-only.
     package convenience init(loop: EventLoop, configuration: ConnectionConfiguration, delegate: any ConnectionDelegate) {
         loop.assertInLoop()
-        self.init(loop: loop, configuration: configuration, delegate: delegate) { transportDelegate in
+        self.init(scheduler: loop, configuration: configuration, delegate: delegate) { transportDelegate in
             loop.connect(to: configuration.endpoint.address, options: configuration.socket, delegate: transportDelegate)
         }
     }
 
     /// Starts connecting through `open`, which gets the connection as the transport's delegate and returns
-    /// the transport (a test passes a fake). Loop-only.
+    /// the transport (a test passes a fake, and a manual scheduler). On the scheduler's thread.
     package init(
-        loop: EventLoop, configuration: ConnectionConfiguration, delegate: any ConnectionDelegate,
+        scheduler: any TimerScheduler, configuration: ConnectionConfiguration, delegate: any ConnectionDelegate,
         open: (any TransportDelegate) -> any Transport
     ) {
-        self.loop = loop
+        self.scheduler = scheduler
         self.configuration = configuration
         self.delegate = delegate
         self.parser = RESPParser(configuration: configuration.parser)
@@ -77,20 +63,28 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
         Self.serials += 1
         self.serial = Self.serials
         let endpoint = configuration.endpoint
-        self.handshake = HandshakeStateMachine(
-            username: endpoint.username, password: endpoint.password,
-            clientName: configuration.clientName, preference: configuration.protocolPreference)
-        socket = open(self)
+        self.machine = ConnectionStateMachine(
+            node: endpoint.address.description,
+            handshake: HandshakeStateMachine(
+                username: endpoint.username, password: endpoint.password,
+                clientName: configuration.clientName, preference: configuration.protocolPreference))
+        transport = open(self)
     }
+
+    /// The lifecycle phase.
+    package var state: State { machine.phase }
+
+    /// 2 or 3 once ready.
+    package var protocolVersion: Int { machine.protocolVersion }
 
     /// Stops or resumes reading the socket (flow control toward a slow consumer). Loop-only.
     package var isReadingPaused: Bool {
-        get { socket?.isReadingPaused ?? false }
-        set { socket?.isReadingPaused = newValue }
+        get { transport?.isReadingPaused ?? false }
+        set { transport?.isReadingPaused = newValue }
     }
 
     /// Commands waiting for a reply (handshake included).
-    package var pendingCount: Int { pending.count }
+    package var pendingCount: Int { machine.pendingCount }
 
     // MARK: Sending
 
@@ -98,37 +92,31 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
     /// value is an error: the caller decides), or with ``ResubError/Code/disconnected`` if the connection
     /// closes first. Loop-only.
     package func send(_ arguments: [String], completion: @escaping (Result<RESPValue, ResubError>) -> Void) {
-        loop.assertInLoop()
-        guard state == .ready else {
-            completion(.failure(ResubError(.disconnected, "connection is not ready (\(state))", command: arguments.first, node: node)))
-            return
-        }
-        RESPEncoder.appendCommand(arguments, to: &output)
-        pending.append(.reply(completion))
+        assertInLoop()
+        let (id, actions) = machine.send(arguments)
+        completions[id] = .reply(completion)
+        perform(actions)
         flush()
     }
 
-    /// Sends `SUBSCRIBE`-family commands for `names`, `batchSize` names per command, pipelined in one write.
-    /// Each command's `completion` runs once all its confirmations arrived, or with an error. Loop-only.
+    /// Queues one `SUBSCRIBE`-family command for `names` (when empty: nothing, and no completion), written by the next
+    /// ``flush()`` so that a replay's commands go out in one write. `completion` runs once a confirmation
+    /// arrived for every name, or with an error. Loop-only.
     package func sendSubscription(
         _ kind: SubscriptionKind, subscribe: Bool, names: [String],
         completion: @escaping (Result<Void, ResubError>) -> Void
     ) {
-        loop.assertInLoop()
+        assertInLoop()
         guard !names.isEmpty else { return }
-        guard state == .ready else {
-            completion(.failure(ResubError(.disconnected, "connection is not ready (\(state))", node: node)))
-            return
-        }
-        if protocolVersion == 2 { resp2Subscriber = true }
-        RESPEncoder.appendCommand(subscribe ? kind.subscribeCommand : kind.unsubscribeCommand, names, to: &output)
-        pending.append(.subscription(kind: kind, subscribe: subscribe, remaining: names.count, completion: completion))
+        let (id, actions) = machine.sendSubscription(kind, subscribe: subscribe, names: names)
+        completions[id] = .subscription(completion)
+        perform(actions)
     }
 
     /// Writes everything queued by ``sendSubscription(_:subscribe:names:completion:)`` in one go.
     package func flush() {
-        guard !output.isEmpty, let socket else { return }
-        socket.write(output)
+        guard !output.isEmpty, let transport else { return }
+        transport.write(output)
         output.removeAll(keepingCapacity: output.capacity <= 1 << 20)
     }
 
@@ -142,74 +130,28 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
     /// Closes the socket at once and fails every pending command with ``ResubError/Code/disconnected``.
     /// Harmless when already closed. The delegate is not told. Loop-only.
     package func disconnect() {
-        loop.assertInLoop()
-        close(error: ResubError(.disconnected, "connection closed by the client", node: node), notify: false)
+        assertInLoop()
+        perform(machine.disconnect())
     }
 
     /// The polite close for an idle connection: sends QUIT and closes when the server answers or hangs up
     /// (or after one second). With commands pending (a blocked read, say) it is ``disconnect()``: QUIT would
     /// wait behind them. Loop-only.
     package func quit() {
-        loop.assertInLoop()
-        guard state == .ready, pending.isEmpty else {
-            disconnect()
-            return
-        }
-        state = .quitting
-        RESPEncoder.appendCommand(["QUIT"], to: &output)
-        pending.append(.reply { [weak self] _ in self?.disconnect() })
+        assertInLoop()
+        perform(machine.quit())
         flush()
-        quitTimer = loop.scheduleTimer(after: .seconds(1)) { [weak self] in self?.disconnect() }
-    }
-
-    private func close(error: ResubError, notify: Bool) {
-        guard state != .closed else { return }
-        state = .closed
-        quitTimer?.cancel()
-        quitTimer = nil
-        socket?.close()
-        socket = nil
-        output = []
-        let failed = pending
-        pending.removeAll()
-        for entry in failed {
-            switch entry {
-            case .handshake: break
-            case .reply(let completion): completion(.failure(error))
-            case .subscription(_, _, _, let completion): completion(.failure(error))
-            }
-        }
-        if notify { delegate?.connection(self, didCloseWith: error) }
     }
 
     // MARK: TransportDelegate
 
-    package func transportDidConnect(_ transport: any Transport) {
-        lastReadAt = .now
-        state = .handshaking
-        delegate?.connectionDidConnect(self)
-        guard state == .handshaking else { return }
-        apply(handshake.start())
-    }
+    // A transport may have queued an event before it was closed; once closed the machine hears nothing more.
 
-    private func apply(_ action: HandshakeStateMachine.Action) {
-        switch action {
-        case .send(let commands):
-            for command in commands {
-                RESPEncoder.appendCommand(command, to: &output)
-                pending.append(.handshake)
-            }
-            flush()
-        case .wait:
-            break
-        case .ready(let version):
-            protocolVersion = version
-            state = .ready
-            delegate?.connectionDidBecomeReady(self)
-        case .fail(var error):
-            error.node = node
-            close(error: error, notify: true)
-        }
+    package func transportDidConnect(_ transport: any Transport) {
+        guard !machine.isClosed else { return }
+        lastReadAt = .now
+        perform(machine.connected())
+        flush()
     }
 
     package func transport(_ transport: any Transport, didRead chunk: UnsafeRawBufferPointer) {
@@ -218,42 +160,90 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
 
     package func transportDidFinishReading(_ transport: any Transport) {
         lastReadAt = .now
-        guard let delegate else { return }
+        guard let delegate, !machine.isClosed else { return }
         do {
-            while state != .closed {
-                if state == .ready || state == .quitting {
+            reading: while true {
+                switch machine.routing {
+                case .closed:
+                    break reading
+                case .values:
+                    break
+                case .pubSub(let arraysArePubSub):
                     _ = parser.drainPubSubFrames(
-                        allowArrays: resp2Subscriber,
+                        allowArrays: arraysArePubSub,
                         message: { delegate.connection(self, didReceive: $0) },
                         confirmation: { view in
-                            guard let (kind, subscribe) = SubscriptionKind.confirmation(verb: view.verb) else { return }
-                            self.confirm(kind, subscribe: subscribe, name: view.name, delegate: delegate)
+                            // A message handler may have closed the connection; the rest of the read is moot.
+                            guard !self.machine.isClosed else { return }
+                            self.perform(self.machine.confirmed(SubscriptionKind(view.kind), subscribe: view.subscribe, name: Array(view.name)))
                         })
+                    if machine.isClosed { break reading }
                 }
-                guard state != .closed, let value = try parser.next() else { break }
-                route(value, delegate: delegate)
+                guard let value = try parser.next() else { break }
+                perform(machine.received(value))
             }
         } catch {
-            close(error: ResubError(.protocolError, error.description, node: node), notify: true)
+            perform(machine.parseFailed(error))
             return
         }
-        if state != .closed { delegate.connectionDidFinishReading(self) }
+        flush()
+        if !machine.isClosed { delegate.connection(self, didReport: .readFinished) }
     }
 
     package func transport(_ transport: any Transport, didCloseWith error: SocketError) {
-        if state == .quitting {
-            close(error: ResubError(.disconnected, "connection closed after QUIT", node: node), notify: false)
-            return
-        }
-        let code: ResubError.Code = state == .connecting ? .connectionFailed : (error == .endOfFile ? .disconnected : .connectionFailed)
-        close(error: ResubError(code, error.description, node: node), notify: true)
+        guard !machine.isClosed else { return }
+        perform(machine.transportClosed(error))
     }
 
-    // MARK: Routing
+    // MARK: Actions
 
-    /// Routes a value the fast path did not take (see ``RESPFrameRoute``).
-    private func route(_ value: RESPValue, delegate: any ConnectionDelegate) {
-        switch RESPFrameRoute.route(value, arraysArePubSub: resp2Subscriber) {
+    private func perform(_ actions: [ConnectionStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .write(let command):
+                // After a close (a completion or the delegate may close mid-way) output has nowhere to go.
+                guard transport != nil else { continue }
+                RESPEncoder.appendCommand(command, to: &output)
+            case .reply(let id, let value):
+                guard case .reply(let completion) = completions.removeValue(forKey: id) else {
+                    preconditionFailure("no reply completion for command \(id)")
+                }
+                completion(.success(value))
+            case .subscribed(let id):
+                guard case .subscription(let completion) = completions.removeValue(forKey: id) else {
+                    preconditionFailure("no subscription completion for command \(id)")
+                }
+                completion(.success(()))
+            case .fail(let id, let error):
+                switch completions.removeValue(forKey: id) {
+                case .reply(let completion): completion(.failure(error))
+                case .subscription(let completion): completion(.failure(error))
+                case nil: preconditionFailure("no completion for command \(id)")
+                }
+            case .startQuitTimer(let delay):
+                quitTimer = scheduler.scheduleOnce(after: delay) { [weak self] in self?.disconnect() }
+            case .closeTransport:
+                quitTimer?.cancel()
+                quitTimer = nil
+                transport?.close()
+                transport = nil
+                output = []
+            case .notifyClosed(let error):
+                delegate?.connection(self, didReport: .closed(error))
+            case .notifyConnected, .ready, .message, .unsolicited, .push:
+                // What the owner hears of an open connection; not once it closed mid-way through the actions.
+                guard !machine.isClosed, let delegate else { continue }
+                notify(delegate, action)
+            }
+        }
+    }
+
+    private func notify(_ delegate: any ConnectionDelegate, _ action: ConnectionStateMachine.Action) {
+        switch action {
+        case .notifyConnected:
+            delegate.connection(self, didReport: .connected)
+        case .ready:
+            delegate.connection(self, didReport: .ready)
         case .message(let kind, let pattern, let channel, let payload):
             pattern.withUnsafeBytes { p in
                 channel.withUnsafeBytes { c in
@@ -262,52 +252,16 @@ package final class Connection: TransportDelegate, @unchecked Sendable {
                     }
                 }
             }
-        case .confirmation(let verb, let name):
-            if let (kind, subscribe) = SubscriptionKind.confirmation(verb) {
-                name.withUnsafeBytes { confirm(kind, subscribe: subscribe, name: $0, delegate: delegate) }
-            }
-        case .reply:
-            reply(value.withoutAttributes)
-        case .otherPush:
-            delegate.connection(self, didReceivePush: value)
+        case .unsolicited(let kind, let subscribe, let name):
+            delegate.connection(self, didReport: .unsolicited(kind: kind, subscribe: subscribe, name: name))
+        case .push(let value):
+            delegate.connection(self, didReport: .push(value))
+        default:
+            preconditionFailure("\(action) is not a notification")
         }
     }
 
-    /// Counts a confirmation against the command at the head of the queue when it is of the same kind;
-    /// otherwise the server acted on its own and the delegate hears of it.
-    private func confirm(_ kind: SubscriptionKind, subscribe: Bool, name: UnsafeRawBufferPointer, delegate: any ConnectionDelegate) {
-        if case .subscription(let k, let s, let remaining, let completion) = pending.first, k == kind, s == subscribe {
-            if remaining == 1 {
-                pending.removeFirst()
-                completion(.success(()))
-            } else {
-                pending[pending.startIndex] = .subscription(kind: k, subscribe: s, remaining: remaining - 1, completion: completion)
-            }
-        } else {
-            delegate.connection(self, unsolicited: kind, subscribe: subscribe, name: Array(name))
-        }
-    }
-
-    private func reply(_ value: RESPValue) {
-        guard let head = pending.popFirst() else {
-            // An error with nothing pending (max clients, LOADING) or a stray reply: we are out of step.
-            let text = value.isError ? "error reply with no command pending: \(value.string ?? "")" : "reply with no command pending"
-            close(error: ResubError(.protocolError, text, serverError: value.isError ? value.string : nil, node: node), notify: true)
-            return
-        }
-        switch head {
-        case .handshake:
-            apply(handshake.received(value))
-        case .reply(let completion):
-            completion(.success(value))
-        case .subscription(let kind, let subscribe, _, let completion):
-            if value.isError {
-                completion(.failure(ResubError(
-                    .serverError, "server refused \(subscribe ? kind.subscribeCommand : kind.unsubscribeCommand)",
-                    serverError: value.string, command: subscribe ? kind.subscribeCommand : kind.unsubscribeCommand, node: node)))
-            } else {
-                close(error: ResubError(.protocolError, "unexpected reply \(value) to \(kind.subscribeCommand)", node: node), notify: true)
-            }
-        }
+    private func assertInLoop(file: StaticString = #fileID, line: UInt = #line) {
+        scheduler.assertInLoop(file: file, line: line)
     }
 }

@@ -1,10 +1,9 @@
 /// A link that reads from the master and moves when Sentinel names another one: the subscription link and
-/// the stream reader's link. Loop-only.
+/// the stream reader's link. The monitor hooks into its ``LinkSupervisor`` (the master's endpoint on every
+/// reconnect, the ROLE check before the set-up) and calls ``follow(_:)`` on every change. Loop-only.
 package protocol MasterFollower: AnyObject {
-    /// Asked for the endpoint before each reconnect.
-    var nextEndpoint: (() -> RedisEndpoint?)? { get set }
-    /// Run on every new connection before anything is subscribed or read (the ROLE check).
-    var beforeReplay: ((Connection, @escaping (ResubError?) -> Void) -> Void)? { get set }
+    /// The supervisor that keeps the link's connection alive.
+    var supervisor: LinkSupervisor<ContinuousClock.Instant, SystemRandomNumberGenerator> { get }
     /// Start at `endpoint`, or leave the current node for it at once.
     func follow(_ endpoint: RedisEndpoint)
 }

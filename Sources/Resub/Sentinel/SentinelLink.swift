@@ -19,8 +19,8 @@ package final class SentinelLink: LinkManager, @unchecked Sendable {
         // A placeholder until the sentinels name the master (the link starts there, never here).
         configuration.endpoint.address = .unix(path: "sentinel/\(sentinel.masterName)")
         link = NodeLink(
-            loop: loop, configuration: configuration, health: health, desired: desired, replayBatchSize: replayBatchSize,
-            onBatch: onBatch, onEvent: monitor.observing(onEvent))
+            environment: .loop(loop), configuration: configuration, health: health, desired: desired, replayBatchSize: replayBatchSize,
+            onBatch: onBatch, onEvent: onEvent)
         monitor.attach(link)
     }
 

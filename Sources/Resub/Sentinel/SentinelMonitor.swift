@@ -2,10 +2,11 @@ import LibeventLoop
 import RESP
 
 /// The driver of Sentinel mode, on the loop thread: it carries out a ``SentinelResolutionStateMachine``'s
-/// queries (one short connection per question), keeps one subscription to `+switch-master` on a sentinel
+/// queries (one short ``SideConnection`` per question, its deadline the query timeout), keeps one subscription to `+switch-master` on a sentinel
 /// (a ``NodeLink`` under the same health monitor as every link, moving to the next sentinel when it fails),
 /// and moves its followers (``MasterFollower``) to each new master. Followers check `ROLE` before they
-/// subscribe or read; a node that is not the master sends the resolution back to the sentinels.
+/// subscribe or read (a wrapper around their supervisor's set-up); a node that is not the master sends the
+/// resolution back to the sentinels.
 package final class SentinelMonitor: @unchecked Sendable {
     package typealias Resolution = SentinelResolutionStateMachine<SystemRandomNumberGenerator>
 
@@ -17,9 +18,8 @@ package final class SentinelMonitor: @unchecked Sendable {
     private let dataNode: RedisEndpoint
     private let health: HealthConfiguration
     private var machine: Resolution
-    private var queries: [Int: Connection] = [:]
-    private let side = SideDelegate()
-    private var timers: [Int: TimerEvent] = [:]
+    private var queries: [Int: SideConnection] = [:]
+    private var timers: [Int: any ScheduledTimer] = [:]
     private var watch: NodeLink?
     private var watchIndex = 0
     private var followers: [(RedisEndpoint) -> Void] = []
@@ -53,25 +53,30 @@ package final class SentinelMonitor: @unchecked Sendable {
     package var watchState: (node: String, state: LinkState)? { watch.map { ($0.node, $0.state) } }
 
     /// Makes `follower` follow the master: its endpoint comes from here, it checks ROLE before subscribing,
-    /// and it moves on every change. Call before ``start()``. Loop-only.
+    /// and it moves on every change; its failures send the resolution back to the sentinels. Call before
+    /// ``start()``. Loop-only.
     package func attach(_ follower: some MasterFollower) {
-        follower.nextEndpoint = { [weak self] in
+        let supervisor = follower.supervisor
+        supervisor.nextEndpoint = { [weak self] in
             guard let self, let master = self.machine.master else { return nil }
             return self.endpoint(of: master)
         }
-        follower.beforeReplay = { [weak self] connection, done in
-            guard let self else { return done(nil) }
-            self.verifyRole(connection, done: done)
+        // The link's own set-up (subscribe, prepare the streams) runs only on a node that says it is the master.
+        let setUp = supervisor.setUp
+        supervisor.setUp = { [weak self, unowned supervisor] connection in
+            guard let self else { return setUp(connection) }
+            self.verifyRole(connection) { error in
+                guard connection === supervisor.connection else { return }  // an older connection's answer
+                if let error { supervisor.fail(error) } else { setUp(connection) }
+            }
         }
-        followers.append { [weak follower] endpoint in follower?.follow(endpoint) }
-    }
-
-    /// Wraps a follower's event handler: a failed master link sends the resolution back to the sentinels.
-    package func observing(_ onEvent: @escaping (SubscriberEvent) -> Void) -> (SubscriberEvent) -> Void {
-        { [weak self] event in
+        // A failed master link sends the resolution back to the sentinels.
+        let onEvent = supervisor.onEvent
+        supervisor.onEvent = { [weak self] event in
             onEvent(event)
             if case .disconnected(_, let reason) = event, reason.code != .shutDown { self?.resolve() }
         }
+        followers.append { [weak follower] endpoint in follower?.follow(endpoint) }
     }
 
     /// Resolves the master and opens the `+switch-master` subscription. Loop-only.
@@ -91,9 +96,10 @@ package final class SentinelMonitor: @unchecked Sendable {
     package func stop() {
         stopped = true
         apply(machine.stop())
-        _ = timers.cancelAllForFiringNow()
+        for timer in timers.values { timer.cancel() }
+        timers = [:]
         watch?.stop()
-        for connection in queries.values { connection.disconnect() }
+        for side in queries.values { side.close() }
         queries = [:]
     }
 
@@ -105,13 +111,10 @@ package final class SentinelMonitor: @unchecked Sendable {
             case .ask(let sentinel, let query):
                 ask(sentinel, query: query)
             case .cancel(let query):
-                if let connection = queries.removeValue(forKey: query) {
-                    side.failWaiters(of: connection)
-                    connection.disconnect()
-                }
+                queries.removeValue(forKey: query)?.close()
             case .schedule(let timer):
                 let id = timer.id
-                timers[id] = loop.scheduleTimer(after: timer.delay) { [weak self] in
+                timers[id] = loop.scheduleOnce(after: timer.delay) { [weak self] in
                     guard let self, !self.stopped else { return }
                     self.timers[id] = nil
                     self.apply(self.machine.timerFired(id))
@@ -137,37 +140,38 @@ package final class SentinelMonitor: @unchecked Sendable {
         return endpoint
     }
 
-    /// One question to one sentinel: GET-MASTER-ADDR-BY-NAME and SENTINELS, pipelined; then QUIT.
+    /// One question to one sentinel: GET-MASTER-ADDR-BY-NAME and SENTINELS, pipelined on a side connection
+    /// whose deadline is the query timeout; then the connection closes.
     private func ask(_ sentinel: SocketAddress, query: Int) {
         var configuration = template
         configuration.endpoint = self.configuration.endpoint(sentinel)
-        let connection = Connection(loop: loop, configuration: configuration, delegate: side)
-        queries[query] = connection
+        let side = SideConnection(loop: loop, configuration: configuration, timeout: self.configuration.queryTimeout)
+        queries[query] = side
         let name = self.configuration.masterName
-        side.whenReady(connection) { [weak self] ready in
-            guard let self, self.queries[query] === connection else { return }
-            guard ready else {
-                return self.answer(query, .failed(ResubError(.connectionFailed, "sentinel \(sentinel) did not accept a connection", node: sentinel.description)))
-            }
-            var master: Result<SocketAddress?, ResubError>?
-            connection.send(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", name]) { result in
-                master = result.flatMap { reply in Result { () throws(ResubError) in try SentinelReply.masterAddress(reply) } }
-            }
-            connection.send(["SENTINEL", "SENTINELS", name]) { [weak self] result in
-                guard let self, self.queries[query] === connection else { return }
-                let peers = (try? result.get()).map(SentinelReply.peers) ?? []
-                switch master {
-                case .success(let address?)?: self.answer(query, .master(address, peers: peers))
-                case .success(nil)?: self.answer(query, .unknownName)
-                case .failure(let error)?: self.answer(query, .failed(error))
-                case nil: self.answer(query, .failed(ResubError(.protocolError, "no reply to GET-MASTER-ADDR-BY-NAME", node: sentinel.description)))
-                }
+        var master: Result<SocketAddress?, ResubError>?
+        side.send(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", name]) { result in
+            master = result.flatMap { reply in Result { () throws(ResubError) in try SentinelReply.masterAddress(reply) } }
+        }
+        side.send(["SENTINEL", "SENTINELS", name]) { [weak self] result in
+            guard let self, self.queries[query] === side else { return }
+            let peers = (try? result.get()).map(SentinelReply.peers) ?? []
+            switch master {
+            case .success(let address?)?: self.answer(query, .master(address, peers: peers))
+            case .success(nil)?: self.answer(query, .unknownName)
+            case .failure(let error)?: self.answer(query, .failed(self.refused(error, by: sentinel)))
+            case nil: self.answer(query, .failed(ResubError(.protocolError, "no reply to GET-MASTER-ADDR-BY-NAME", node: sentinel.description)))
             }
         }
     }
 
+    /// A failed question, worded for the sentinel: a connection that never opened says so.
+    private func refused(_ error: ResubError, by sentinel: SocketAddress) -> ResubError {
+        guard error.code == .connectionFailed else { return error }
+        return ResubError(.connectionFailed, "sentinel \(sentinel) did not accept a connection", node: sentinel.description)
+    }
+
     private func answer(_ query: Int, _ answer: Resolution.Answer) {
-        if let connection = queries.removeValue(forKey: query) { connection.quit() }
+        queries.removeValue(forKey: query)?.close()
         apply(machine.answered(query, answer))
     }
 
@@ -201,7 +205,7 @@ package final class SentinelMonitor: @unchecked Sendable {
         var configuration = template
         configuration.endpoint = self.configuration.endpoint(machine.sentinels[0])
         let link = NodeLink(
-            loop: loop, configuration: configuration, health: health,
+            environment: .loop(loop), configuration: configuration, health: health,
             desired: SubscriptionSet(channels: ["+switch-master"]), replayBatchSize: 1,
             onBatch: { [weak self] batch in self?.received(batch) },
             onEvent: { [weak self] event in self?.watchEvent(event) })

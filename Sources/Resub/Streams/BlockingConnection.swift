@@ -8,8 +8,8 @@ import Synchronization
 /// - ``disconnect()`` closes the socket at once and fails every pending command with
 ///   ``ResubError/Code/disconnected``; a command interrupted that way is never sent again.
 /// - ``quit()`` is the polite close for an idle connection (with commands pending it is ``disconnect()``).
-/// - ``unblock()`` ends one blocked command with `CLIENT UNBLOCK <id>` from a side connection; this one stays
-///   open and usable.
+/// - ``unblock()`` ends one blocked command with `CLIENT UNBLOCK <id>` from a ``SideConnection`` (which gives
+///   up after a deadline on a frozen server); this one stays open and usable.
 public final class BlockingConnection: Sendable {
     private let loop: EventLoop
     private let core: Core
@@ -65,13 +65,13 @@ public final class BlockingConnection: Sendable {
         private var connection: Connection?
         private var waiting: [([String], (Result<RESPValue, ResubError>) -> Void)] = []
         private var clientID: Int64?
-        private var side: Connection?
-        private let sideDelegate = SideDelegate()
+        private let side: SideConnection
         private var closed = false
 
         init(loop: EventLoop, configuration: ConnectionConfiguration) {
             self.loop = loop
             self.configuration = configuration
+            self.side = SideConnection(loop: loop, configuration: configuration)
         }
 
         func send(_ arguments: [String], completion: @escaping (Result<RESPValue, ResubError>) -> Void) {
@@ -92,9 +92,7 @@ public final class BlockingConnection: Sendable {
             waiting = []
             connection?.disconnect()  // fails what is pending on it with `.disconnected`
             connection = nil
-            sideDelegate.failWaiters(of: side)
-            side?.disconnect()
-            side = nil
+            side.close()
             for (_, completion) in failed { completion(.failure(ResubError(.disconnected, "connection closed by the client"))) }
         }
 
@@ -104,9 +102,7 @@ public final class BlockingConnection: Sendable {
                 return completion()
             }
             closed = true
-            sideDelegate.failWaiters(of: side)
-            side?.disconnect()
-            side = nil
+            side.close()
             // Kept until it is closed: its one-second fallback needs it alive if the server never answers.
             connection.quit()
             completion()
@@ -114,22 +110,19 @@ public final class BlockingConnection: Sendable {
 
         func unblock(completion: @escaping (Result<Bool, ResubError>) -> Void) {
             guard !closed, let clientID else { return completion(.success(false)) }
-            if side == nil || side?.state == .closed {
-                side = Connection(loop: loop, configuration: configuration, delegate: sideDelegate)
-            }
-            let side = self.side!
-            let run = { side.send(["CLIENT", "UNBLOCK", String(clientID)]) { completion($0.map { $0.int == 1 }) } }
-            if side.state == .ready {
-                run()
-            } else {
-                sideDelegate.whenReady(side) { ready in
-                    ready ? run() : completion(.failure(ResubError(.connectionFailed, "side connection failed")))
-                }
+            side.send(["CLIENT", "UNBLOCK", String(clientID)]) { completion($0.map { $0.int == 1 }) }
+        }
+
+        func connection(_ connection: Connection, didReport event: ConnectionEvent) {
+            guard connection === self.connection else { return }
+            switch event {
+            case .ready: ready(connection)
+            case .closed(let error): connectionClosed(error)
+            case .connected, .readFinished, .unsolicited, .push: break
             }
         }
 
-        func connectionDidBecomeReady(_ connection: Connection) {
-            guard connection === self.connection else { return }
+        private func ready(_ connection: Connection) {
             // Learn our id first (for unblock), then run what waited for the handshake, in order.
             connection.send(["CLIENT", "ID"]) { [weak self] result in
                 if case .success(let v) = result { self?.clientID = v.int }
@@ -139,19 +132,12 @@ public final class BlockingConnection: Sendable {
             for (arguments, completion) in queued { connection.send(arguments, completion: completion) }
         }
 
-        func connection(_ connection: Connection, didCloseWith error: ResubError) {
-            guard connection === self.connection else { return }
+        private func connectionClosed(_ error: ResubError) {
             self.connection = nil
             clientID = nil
             let failed = waiting
             waiting = []
             for (_, completion) in failed { completion(.failure(error)) }
         }
-
-        func connectionDidConnect(_ connection: Connection) {}
-        func connection(_ connection: Connection, didReceive message: RESPMessageView) {}
-        func connectionDidFinishReading(_ connection: Connection) {}
-        func connection(_ connection: Connection, unsolicited kind: SubscriptionKind, subscribe: Bool, name: [UInt8]) {}
-        func connection(_ connection: Connection, didReceivePush value: RESPValue) {}
     }
 }

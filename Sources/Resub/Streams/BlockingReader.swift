@@ -48,18 +48,15 @@ public final class BlockingReader: Sendable {
             eventHandler?(event)
             eventContinuation.yield(event)
         }
+        link = StreamLink(environment: .loop(loop), configuration: configuration, onEntries: onEntries, onEvent: onEvent)
         if let sentinel = configuration.sentinel {
-            // Built on the loop with the link; the link starts once the sentinels name the master.
-            let box = MonitorBox()
-            link = StreamLink(loop: loop, configuration: configuration, onEntries: onEntries, onEvent: { event in box.observe(event) })
+            // The link starts once the sentinels name the master.
             let monitor = SentinelMonitor(
                 loop: loop, configuration: sentinel, template: link.template, dataNode: configuration.endpoint,
                 health: configuration.health, onEvent: onEvent)
-            box.observe = monitor.observing(onEvent)
             monitor.attach(link)
             self.monitor = monitor
         } else {
-            link = StreamLink(loop: loop, configuration: configuration, onEntries: onEntries, onEvent: onEvent)
             monitor = nil
         }
         let (link, monitor) = (self.link, self.monitor)
@@ -129,9 +126,4 @@ public final class BlockingReader: Sendable {
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in loop.execute { c.resume() } }
         if ownsLoop { loop.shutdown() }
     }
-}
-
-/// The stream link's event handler, set once its monitor exists (the monitor needs the link's settings).
-private final class MonitorBox: @unchecked Sendable {
-    var observe: (SubscriberEvent) -> Void = { _ in }
 }

@@ -1,21 +1,4 @@
-/// The kind of a pub/sub message.
-public enum MessageKind: UInt8, Sendable, Hashable {
-    /// From a `SUBSCRIBE`d channel (`PUBLISH`).
-    case message = 0
-    /// From a `PSUBSCRIBE`d pattern.
-    case pmessage = 1
-    /// From an `SSUBSCRIBE`d shard channel (`SPUBLISH`).
-    case smessage = 2
-
-    /// `message`, `pmessage` or `smessage`, as on the wire and in the JSON output.
-    public var name: String {
-        switch self {
-        case .message: return "message"
-        case .pmessage: return "pmessage"
-        case .smessage: return "smessage"
-        }
-    }
-}
+import RESP
 
 /// One pub/sub message.
 public struct Message: Sendable, Hashable {

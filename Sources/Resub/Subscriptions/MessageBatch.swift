@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import RESP
 
 /// Messages that arrived together, stored in one buffer: one allocation per batch instead of several per
 /// message. Iterating it yields ``Message`` values (decoded on access); the service's encoders read the raw

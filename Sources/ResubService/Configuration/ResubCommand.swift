@@ -85,8 +85,8 @@ package struct ResubCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Sink: POST batches of messages (JSON arrays) to this http(s) URL instead of stdout.", valueName: "URL"))
     var webhook: String?
 
-    @Option(help: ArgumentHelp("Sign each webhook request: X-Resub-Timestamp and X-Resub-Signature: sha256=HMAC(S, \"<timestamp>.\" + body).", valueName: "S"))
-    var webhookSecret: String?
+    @Option(name: .customLong("webhook-secret"), help: ArgumentHelp("Sign each webhook request the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature: v1,<base64 HMAC-SHA256>); a whsec_ secret is base64-decoded. Repeatable: every secret signs (key rotation).", valueName: "S"))
+    var webhookSecret: [String] = []
 
     @Option(name: .customLong("webhook-header"), help: ArgumentHelp("Extra webhook request header (repeatable), e.g. 'Authorization: Bearer x'.", valueName: "K:V"))
     var webhookHeaders: [String] = []

@@ -197,7 +197,12 @@ package struct ServiceOptions: Sendable {
             } catch {
                 throw SettingsError("\(s.name(of: "webhook")) \(error.description)")
             }
-            webhook.secret = s.string("webhook_secret").flatMap { $0.isEmpty ? nil : $0 }
+            let secrets = s.list("webhook_secret").filter { !$0.isEmpty }
+            do {
+                webhook.signature = secrets.isEmpty ? nil : try WebhookSignature(secrets: secrets)
+            } catch {
+                throw SettingsError("\(s.name(of: "webhook_secret")) \(error.description)")
+            }
             for header in s.list("webhook_headers") {
                 guard let colon = header.firstIndex(of: ":"), colon > header.startIndex else {
                     throw SettingsError("\(s.name(of: "webhook_headers")) must be K:V, got '\(header)'")

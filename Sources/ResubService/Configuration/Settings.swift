@@ -51,7 +51,7 @@ package struct Settings: Sendable {
         "connect_timeout": .seconds, "ping_interval": .seconds, "ping_timeout": .seconds,
         "reconnect_min": .seconds, "reconnect_max": .seconds, "replay_batch": .int, "emit_gaps": .bool,
         "admin": .string, "admin_token": .string, "shutdown_timeout": .seconds,
-        "webhook": .string, "webhook_secret": .string, "webhook_headers": .list, "webhook_batch": .int,
+        "webhook": .string, "webhook_secret": .list, "webhook_headers": .list, "webhook_batch": .int,
         "webhook_linger": .int, "webhook_concurrency": .int, "webhook_timeout": .seconds, "webhook_ca": .string,
         "spool_dir": .string, "spool_max_bytes": .int,
         "streams": .list, "group": .string, "consumer": .string, "stream_start": .string, "state_dir": .string,

@@ -1,4 +1,5 @@
 import Resub
+import RESP
 
 /// Encodes messages as the service's JSON lines, straight from a batch's bytes:
 /// `{"type":"message","channel":"orders","payload":"…"}` (pmessage adds `"pattern"` before `"channel"`).

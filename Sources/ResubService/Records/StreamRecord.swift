@@ -1,5 +1,6 @@
 import Foundation
 import Resub
+import Synchronization
 
 /// Encodes a stream entry as the sink's JSON line:
 /// `{"type":"stream","stream":"events","id":"1700000000000-0","fields":{"k":"v"}}`. A value that is not valid
@@ -52,9 +53,8 @@ package enum StreamRecord {
 /// every 200 ms and at shutdown, atomically (write to a temporary file, then rename).
 package final class StreamState: @unchecked Sendable {
     private let path: String?
-    private let lock = NSLock()
-    private var ids: [String: String]
-    private var dirty = false
+    /// The last ID per stream, and whether it changed since the last save.
+    private let state: Mutex<(ids: [String: String], dirty: Bool)>
 
     /// Loads the state file (missing is fine: an empty state).
     package init(directory: String?) throws {
@@ -64,36 +64,37 @@ package final class StreamState: @unchecked Sendable {
         } else {
             path = nil
         }
-        ids = [:]
+        var ids: [String: String] = [:]
         if let path, let data = FileManager.default.contents(atPath: path) {
             guard let object = try JSONSerialization.jsonObject(with: data) as? [String: String] else {
                 throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path])
             }
             ids = object
         }
+        state = Mutex((ids: ids, dirty: false))
     }
 
     /// The saved ID of `stream`.
     package func lastID(_ stream: String) -> String? {
-        lock.withLock { ids[stream] }
+        state.withLock { $0.ids[stream] }
     }
 
     /// Records that entries up to `id` of `stream` were written (any thread).
     package func written(_ stream: String, _ id: String) {
-        lock.withLock {
-            if let old = ids[stream], !StreamID.isAfter(id, old) { return }
-            ids[stream] = id
-            dirty = true
+        state.withLock { state in
+            if let old = state.ids[stream], !StreamID.isAfter(id, old) { return }
+            state.ids[stream] = id
+            state.dirty = true
         }
     }
 
     /// Writes the file when something changed.
     package func save() {
         guard let path else { return }
-        let snapshot: [String: String]? = lock.withLock {
-            guard dirty else { return nil }
-            dirty = false
-            return ids
+        let snapshot: [String: String]? = state.withLock { state in
+            guard state.dirty else { return nil }
+            state.dirty = false
+            return state.ids
         }
         guard let snapshot, let data = try? JSONSerialization.data(withJSONObject: snapshot, options: [.sortedKeys]) else { return }
         let temporary = path + ".tmp"

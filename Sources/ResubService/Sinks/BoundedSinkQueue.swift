@@ -1,3 +1,4 @@
+import LibeventLoop
 import Resub
 #if canImport(Glibc)
 import Glibc
@@ -13,8 +14,8 @@ import Glibc
 /// limit, and the producer (which pauses only briefly, see ``ServiceRunner``) never stops reading Redis for
 /// long enough to be disconnected for its output buffer.
 package final class BoundedSinkQueue: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
+    /// Guards everything below; the writer thread waits on it while the queue is empty.
+    private let lock = ConditionLock()
     private var items: [SinkItem] = []
     private var closed = false
     private var outstanding = 0
@@ -33,13 +34,6 @@ package final class BoundedSinkQueue: @unchecked Sendable {
         self.maxBytes = maxBytes
         self.highWater = min(highWater ?? 4 << 20, maxBytes)
         self.lowWater = min(lowWater ?? 1 << 20, self.highWater / 2)
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
-    }
-
-    deinit {
-        pthread_cond_destroy(&cond)
-        pthread_mutex_destroy(&mutex)
     }
 
     /// What ``push(_:)`` did.
@@ -73,8 +67,8 @@ package final class BoundedSinkQueue: @unchecked Sendable {
 
     private func push(_ item: SinkItem) -> PushResult {
         let size = item.cost
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         if closed { return .closed }
         if case .batch(let batch) = item, outstanding > 0 && outstanding + size > maxBytes {
             droppedMessages += batch.count
@@ -83,7 +77,7 @@ package final class BoundedSinkQueue: @unchecked Sendable {
         items.append(item)
         outstanding += size
         peak = max(peak, outstanding)
-        if consumerWaiting { pthread_cond_signal(&cond) }
+        if consumerWaiting { lock.signal() }
         if outstanding >= highWater && !aboveHighWater {
             aboveHighWater = true
             return .queuedAboveHighWater
@@ -94,11 +88,11 @@ package final class BoundedSinkQueue: @unchecked Sendable {
     /// Takes every queued batch, waiting while there are none. Returns an empty array once closed and
     /// drained. The caller must ``release(_:)`` each batch's cost once written.
     package func popAll() -> [SinkItem] {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         while items.isEmpty && !closed {
             consumerWaiting = true
-            pthread_cond_wait(&cond, &mutex)
+            lock.wait()
             consumerWaiting = false
         }
         let taken = items
@@ -109,8 +103,8 @@ package final class BoundedSinkQueue: @unchecked Sendable {
     /// A taken batch has been written. Returns true when this brings the outstanding bytes from above the
     /// high-water mark down to the low-water mark: the producer may resume.
     package func release(_ cost: Int) -> Bool {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         outstanding -= cost
         if aboveHighWater && outstanding <= lowWater {
             aboveHighWater = false
@@ -121,30 +115,30 @@ package final class BoundedSinkQueue: @unchecked Sendable {
 
     /// No more pushes; the consumer drains what is queued and then sees an empty result.
     package func close() {
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         closed = true
-        pthread_cond_broadcast(&cond)
-        pthread_mutex_unlock(&mutex)
+        lock.broadcast()
+        lock.unlock()
     }
 
     /// Messages dropped because the queue was full.
     package var droppedMessageCount: Int {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         return droppedMessages
     }
 
     /// Bytes outstanding now (queued or being written).
     package var outstandingBytes: Int {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         return outstanding
     }
 
     /// The most bytes ever outstanding.
     package var peakBytes: Int {
-        pthread_mutex_lock(&mutex)
-        defer { pthread_mutex_unlock(&mutex) }
+        lock.lock()
+        defer { lock.unlock() }
         return peak
     }
 }

@@ -9,9 +9,11 @@ import Resub
 ///
 /// Layout: `segment-00000001.log`, … (a new segment past 16 MiB), a `cursor` file naming the first record
 /// not yet acknowledged, and `dead-letter.jsonl` for requests the receiver rejected. A record is
-/// `"RSP1"` + length (u32 LE) + CRC-32 of the payload (u32 LE) + payload, the payload being
-/// lane (u16 LE) + message count (u32 LE) + body. A record whose magic or checksum is wrong is skipped with
-/// a log line, and reading resumes at the next valid record.
+/// `"RSP2"` + length (u32 LE) + CRC-32 of the payload (u32 LE) + payload, the payload being
+/// lane (u16 LE) + message count (u32 LE) + id length (u8) + the request's `webhook-id` + body, so a batch
+/// keeps its id across a restart. Records of the earlier `"RSP1"` format (no id) are still read; they get a
+/// new id. A record whose magic or checksum is wrong is skipped with a log line, and reading resumes at the
+/// next valid record.
 ///
 /// Durability (the fsync policy): every append is written with `write(2)` at once, so it survives the
 /// process being killed; the segment is `fdatasync`ed at most once a second (by the appends, and by the
@@ -37,6 +39,8 @@ package final class Spool: @unchecked Sendable {
         package var ref: Ref
         package var lane: Int
         package var count: Int
+        /// The request's `webhook-id` (nil for a record of the earlier format, which had none).
+        package var id: String?
         /// The body, for the first 16 MiB of pending records; later ones are read back when their turn comes.
         package var body: [UInt8]?
     }
@@ -127,7 +131,7 @@ package final class Spool: @unchecked Sendable {
                 outstandingBytes += next - position
                 let keep = kept < 16 << 20
                 if keep { kept += record.body.count }
-                pending.append(Pending(ref: ref, lane: record.lane, count: record.count, body: keep ? record.body : nil))
+                pending.append(Pending(ref: ref, lane: record.lane, count: record.count, id: record.id, body: keep ? record.body : nil))
                 position = next
             }
         }
@@ -140,28 +144,60 @@ package final class Spool: @unchecked Sendable {
         return pending
     }
 
+    /// A decoded record.
+    package struct Record: Equatable, Sendable {
+        /// The webhook lane it was sealed on.
+        package var lane: Int
+        /// Messages in the body.
+        package var count: Int
+        /// The request's `webhook-id` (nil in the earlier `RSP1` format).
+        package var id: String?
+        /// The request body.
+        package var body: [UInt8]
+
+        /// A record as decoded.
+        package init(lane: Int, count: Int, id: String?, body: [UInt8]) {
+            self.lane = lane
+            self.count = count
+            self.id = id
+            self.body = body
+        }
+    }
+
     /// Decodes the record at `position`; nil when the bytes there are not a whole valid record.
-    package static func decode(_ bytes: [UInt8], at position: Int) -> (record: (lane: Int, count: Int, body: [UInt8]), next: Int)? {
+    package static func decode(_ bytes: [UInt8], at position: Int) -> (record: Record, next: Int)? {
         guard bytes.count - position >= 18, bytes[position] == 0x52, bytes[position + 1] == 0x53,
-              bytes[position + 2] == 0x50, bytes[position + 3] == 0x31 else { return nil }
+              bytes[position + 2] == 0x50, bytes[position + 3] == 0x31 || bytes[position + 3] == 0x32 else { return nil }
+        let withID = bytes[position + 3] == 0x32
         let length = Int(u32(bytes, position + 4))
         let crc = u32(bytes, position + 8)
-        guard length >= 6, bytes.count - position - 12 >= length else { return nil }
+        guard length >= (withID ? 7 : 6), bytes.count - position - 12 >= length else { return nil }
         let payload = bytes[(position + 12)..<(position + 12 + length)]
         guard CRC32.checksum(payload) == crc else { return nil }
         let lane = Int(UInt16(payload[payload.startIndex]) | UInt16(payload[payload.startIndex + 1]) << 8)
         let count = Int(u32(bytes, position + 14))
-        return ((lane, count, Array(payload.dropFirst(6))), position + 12 + length)
+        var bodyStart = payload.startIndex + 6
+        var id: String?
+        if withID {
+            let idLength = Int(payload[bodyStart])
+            guard payload.endIndex - bodyStart - 1 >= idLength else { return nil }
+            id = String(decoding: payload[(bodyStart + 1)..<(bodyStart + 1 + idLength)], as: UTF8.self)
+            bodyStart += 1 + idLength
+        }
+        return (Record(lane: lane, count: count, id: id, body: Array(payload[bodyStart...])), position + 12 + length)
     }
 
-    /// Encodes one record.
-    package static func encode(lane: Int, count: Int, body: [UInt8]) -> [UInt8] {
+    /// Encodes one record (`id`: the request's `webhook-id`, at most 255 bytes).
+    package static func encode(lane: Int, count: Int, id: String, body: [UInt8]) -> [UInt8] {
+        let idBytes = Array(id.utf8.prefix(255))
         var payload: [UInt8] = []
-        payload.reserveCapacity(body.count + 6)
+        payload.reserveCapacity(body.count + 7 + idBytes.count)
         payload += [UInt8(lane & 0xFF), UInt8((lane >> 8) & 0xFF)]
         payload += le32(UInt32(count))
+        payload.append(UInt8(idBytes.count))
+        payload += idBytes
         payload += body
-        return Array("RSP1".utf8) + le32(UInt32(payload.count)) + le32(CRC32.checksum(payload)) + payload
+        return Array("RSP2".utf8) + le32(UInt32(payload.count)) + le32(CRC32.checksum(payload)) + payload
     }
 
     private static func u32(_ b: [UInt8], _ i: Int) -> UInt32 {
@@ -186,9 +222,9 @@ package final class Spool: @unchecked Sendable {
 
     /// Appends a body; `completion` (on the loop) gets its place, or nil when the spool is full or the write
     /// failed (counted and logged).
-    package func append(lane: Int, count: Int, body: [UInt8], completion: @escaping @Sendable (Ref?) -> Void) {
+    package func append(lane: Int, count: Int, id: String, body: [UInt8], completion: @escaping @Sendable (Ref?) -> Void) {
         worker.async { [self] in
-            let record = Self.encode(lane: lane, count: count, body: body)
+            let record = Self.encode(lane: lane, count: count, id: id, body: body)
             var ref: Ref?
             if outstandingBytes + record.count > maxBytes {
                 refused += count
@@ -365,51 +401,35 @@ package enum CRC32 {
 
 /// A thread that runs closures one at a time, in order.
 final class Worker: @unchecked Sendable {
-    private var mutex = pthread_mutex_t()
-    private var cond = pthread_cond_t()
+    /// Guards `jobs` and `stopping`; the worker thread waits on it for jobs.
+    private let lock = ConditionLock()
     private var jobs: [() -> Void] = []
     private var stopping = false
-    private var thread: pthread_t?
+    private var thread: ThreadStarter.Handle?
 
     init(name: String) {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&cond, nil)
-        let box = Unmanaged.passRetained(StartBox(worker: self, name: name))
-        var tid = pthread_t()
-        pthread_create(&tid, nil, { arg in
-            let box = Unmanaged<StartBox>.fromOpaque(arg!).takeRetainedValue()
-            setCurrentThreadName(box.name)
-            box.worker.run()
-            return nil
-        }, box.toOpaque())
-        thread = tid
-    }
-
-    private final class StartBox {
-        let worker: Worker
-        let name: String
-        init(worker: Worker, name: String) {
-            self.worker = worker
-            self.name = name
-        }
+        thread = ThreadStarter.start(name: name) { [self] in run() }
     }
 
     func async(_ job: @escaping () -> Void) {
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         jobs.append(job)
-        pthread_cond_signal(&cond)
-        pthread_mutex_unlock(&mutex)
+        lock.signal()
+        lock.unlock()
     }
 
     /// Runs `body` on the worker thread and waits for its result.
     func sync<T>(_ body: @escaping () throws -> T) throws -> T {
         let box = ResultBox<T>()
-        let done = DispatchSemaphore(value: 0)
+        let done = ConditionLock()
         async {
-            box.result = Result { try body() }
+            let result = Result { try body() }
+            done.withLock { box.result = result }
             done.signal()
         }
-        done.wait()
+        done.lock()
+        while box.result == nil { done.wait() }
+        done.unlock()
         return try box.result!.get()
     }
 
@@ -425,23 +445,23 @@ final class Worker: @unchecked Sendable {
 
     private func run() {
         while true {
-            pthread_mutex_lock(&mutex)
-            while jobs.isEmpty && !stopping { pthread_cond_wait(&cond, &mutex) }
+            lock.lock()
+            while jobs.isEmpty && !stopping { lock.wait() }
             let batch = jobs
             jobs = []
             let stop = stopping && batch.isEmpty
-            pthread_mutex_unlock(&mutex)
+            lock.unlock()
             if stop { return }
             for job in batch { job() }
         }
     }
 
     func stop() {
-        pthread_mutex_lock(&mutex)
+        lock.lock()
         stopping = true
-        pthread_cond_signal(&cond)
-        pthread_mutex_unlock(&mutex)
-        if let thread { pthread_join(thread, nil) }
+        lock.signal()
+        lock.unlock()
+        thread?.join()
         thread = nil
     }
 }

@@ -19,13 +19,13 @@ package final class StdoutSink: @unchecked Sendable {
     private let fd: Int32
     private let format: OutputFormat
     private let limit: Int?
-    private var thread: pthread_t?
+    private var thread: ThreadStarter.Handle?
     private var written = 0
     private var finishedFlag = false
     private let onFinished: @Sendable (_ reason: FinishReason) -> Void
     private let onDrained: @Sendable () -> Void
-    private var lock = pthread_mutex_t()
-    private var finishedCondition = pthread_cond_t()
+    /// Guards `written` and `finishedFlag`; ``finish(timeout:)`` waits on it for the writer to finish.
+    private let lock = ConditionLock()
 
     /// Why the writer stopped.
     package enum FinishReason: Sendable, Equatable {
@@ -53,20 +53,10 @@ package final class StdoutSink: @unchecked Sendable {
         self.queue = BoundedSinkQueue(maxBytes: maxQueuedBytes, highWater: highWater, lowWater: lowWater)
         self.onDrained = onDrained
         self.onFinished = onFinished
-        pthread_mutex_init(&lock, nil)
-        pthread_cond_init(&finishedCondition, nil)
         // A pipe's default 64 KiB means a context switch with the reader per 64 KiB; ask for 1 MiB (the
         // unprivileged maximum by default). Harmless when stdout is not a pipe.
         _ = fcntl(fd, 1031 /* F_SETPIPE_SZ (Linux) */, Int32(1 << 20))
-        let box = Unmanaged.passRetained(self)
-        var tid = pthread_t()
-        let rc = pthread_create(&tid, nil, { arg in
-            let sink = Unmanaged<StdoutSink>.fromOpaque(arg!).takeRetainedValue()
-            sink.run()
-            return nil
-        }, box.toOpaque())
-        precondition(rc == 0, "pthread_create failed")
-        thread = tid
+        thread = ThreadStarter.start(name: "resub-stdout") { [self] in run() }
     }
 
     /// Queues a batch (loop thread). `.queuedAboveHighWater` asks the caller to pause reading until
@@ -91,8 +81,8 @@ package final class StdoutSink: @unchecked Sendable {
 
     /// Messages written so far.
     package var writtenCount: Int {
-        pthread_mutex_lock(&lock)
-        defer { pthread_mutex_unlock(&lock) }
+        lock.lock()
+        defer { lock.unlock() }
         return written
     }
 
@@ -113,24 +103,28 @@ package final class StdoutSink: @unchecked Sendable {
             let nanos = Int(deadline.tv_nsec) + Int(atto / 1_000_000_000)
             deadline.tv_sec += Int(s) + nanos / 1_000_000_000
             deadline.tv_nsec = nanos % 1_000_000_000
-            pthread_mutex_lock(&lock)
+            lock.lock()
             while !finishedFlag {
-                if pthread_cond_timedwait(&finishedCondition, &lock, &deadline) == ETIMEDOUT { break }
+                if !lock.wait(until: deadline) { break }
             }
             let done = finishedFlag
-            pthread_mutex_unlock(&lock)
+            lock.unlock()
             guard done else { return false }
         }
-        pthread_join(thread, nil)
+        thread.join()
         self.thread = nil
         return true
+    }
+
+    /// Stops accepting pushes without waiting for the writer.
+    package func closeQueue() {
+        queue.close()
     }
 
     /// Bytes of messages queued or being written.
     package var outstandingBytes: Int { queue.outstandingBytes }
 
     private func run() {
-        setCurrentThreadName("resub-stdout")
         let out = OutputBuffer(capacity: 1 << 20)
         var reason = FinishReason.drained
         var count = 0
@@ -189,18 +183,18 @@ package final class StdoutSink: @unchecked Sendable {
             }
             for callback in writtenCallbacks { callback() }
             writtenCallbacks.removeAll()
-            pthread_mutex_lock(&lock)
+            lock.lock()
             written = count
-            pthread_mutex_unlock(&lock)
+            lock.unlock()
         }
-        pthread_mutex_lock(&lock)
+        lock.lock()
         written = count
-        pthread_mutex_unlock(&lock)
+        lock.unlock()
         if reason != .drained { queue.close() }
         onFinished(reason)
-        pthread_mutex_lock(&lock)
+        lock.lock()
         finishedFlag = true
-        pthread_cond_broadcast(&finishedCondition)
-        pthread_mutex_unlock(&lock)
+        lock.broadcast()
+        lock.unlock()
     }
 }

@@ -1,4 +1,3 @@
-import Crypto
 import DequeModule
 import Foundation
 import LibeventLoop
@@ -13,8 +12,8 @@ package struct WebhookConfiguration: Sendable {
     package var port: Int
     /// Path and query.
     package var path: String
-    /// Signs each request (HMAC-SHA256 over "<timestamp>." + body).
-    package var secret: String?
+    /// Signs each request the Standard Webhooks way, with every `--webhook-secret` (nil: unsigned).
+    package var signature: WebhookSignature?
     /// Extra headers (auth).
     package var headers: [(String, String)] = []
     /// Most messages per request.
@@ -81,19 +80,23 @@ package struct WebhookCounters: Sendable {
 ///
 /// Ordering: messages are spread over `lanes` by a hash of their channel, each lane has one request in
 /// flight at most, so a channel's messages arrive in order while up to `lanes` requests run in parallel.
-/// Outcomes: 2xx delivered; 408, 429, 5xx, timeouts and connection errors retried with exponential backoff
-/// and full jitter, honouring `Retry-After` (seconds); any other 4xx dead-lettered (logged, counted, and
-/// written to the spool's dead-letter file). Signing: `X-Resub-Timestamp: <unix seconds>` and
-/// `X-Resub-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + body)>`.
+/// Outcomes: 2xx delivered; 3xx (redirects are not followed), 408, 429, 5xx, timeouts and connection errors
+/// retried with exponential backoff and full jitter, honouring `Retry-After` (seconds); 410 Gone and any other
+/// 4xx dead-lettered (logged, counted, and written to the spool's dead-letter file).
+///
+/// Standard Webhooks headers: `webhook-id`, made when a batch is sealed and kept with it (in memory and in the
+/// spool record), so every retry, a spool replay and a restart send the same id and a receiver can drop
+/// duplicates; `webhook-timestamp`, the attempt's Unix seconds; with `--webhook-secret`, `webhook-signature`
+/// (see ``WebhookSignature``).
 ///
 /// With a ``Spool`` every sealed request body is written ahead to disk before it is sent, and acknowledged
 /// once delivered or dead-lettered: nothing received is lost to a slow or absent receiver or to a restart.
 /// Without one, bodies wait in memory up to `maxQueuedBytes`; beyond that new batches are dropped and
 /// counted. Loop-only.
 package final class WebhookSink: @unchecked Sendable {
-    private let loop: EventLoop
+    let loop: EventLoop
     private let configuration: WebhookConfiguration
-    private let spool: Spool?
+    let spool: Spool?
     private let logger: Logger
     private var lanes: [Lane] = []
     private var random = SystemRandomNumberGenerator()
@@ -109,6 +112,8 @@ package final class WebhookSink: @unchecked Sendable {
     private struct Body {
         var bytes: [UInt8]?
         var count: Int
+        /// The `webhook-id`, the same on every attempt.
+        var id: String
         var ref: Spool.Ref?
         var size: Int
         /// What to call once this request is delivered (stream entries waiting for their XACK).
@@ -134,6 +139,40 @@ package final class WebhookSink: @unchecked Sendable {
         }
     }
 
+    /// Ticks the spool's housekeeping once a second.
+    private var spoolTick: TimerEvent?
+
+    /// Opens the spool (when `spoolDirectory` is given) and the TLS context, then creates the sink on the
+    /// loop, before any message can arrive. `onResponse` gets each request's latency.
+    package static func start(loop: EventLoop, configuration: WebhookConfiguration, spoolDirectory: String?, spoolMaxBytes: Int, logger: Logger,
+                              onResponse: @escaping @Sendable (Duration) -> Void = { _ in }) async throws -> WebhookSink {
+        var spool: Spool?
+        var recovered: [Spool.Pending] = []
+        if let directory = spoolDirectory {
+            do {
+                (spool, recovered) = try Spool.open(directory: directory, maxBytes: spoolMaxBytes, loop: loop, logger: logger)
+            } catch {
+                throw SettingsError("cannot open the spool \(directory): \(error)")
+            }
+            logger.info("spool opened", metadata: ["dir": "\(directory)", "pending_requests": "\(recovered.count)", "max_bytes": "\(spoolMaxBytes)"])
+        }
+        var tls: TLSContext?
+        if configuration.tls {
+            do {
+                tls = try TLSContext(caFile: configuration.caFile)
+            } catch {
+                spool?.close()
+                throw SettingsError("webhook TLS: \(error)")
+            }
+        }
+        let (openSpool, pending, context) = (spool, recovered, tls)
+        return try await loop.submit {
+            let sink = WebhookSink(loop: loop, configuration: configuration, tls: context, spool: openSpool, recovered: pending, logger: logger)
+            sink.onResponse = onResponse
+            return sink
+        }
+    }
+
     /// Creates the sink; records left in the spool by an earlier run are queued first. Loop-only.
     package init(loop: EventLoop, configuration: WebhookConfiguration, tls: TLSContext?, spool: Spool?, recovered: [Spool.Pending], logger: Logger) {
         loop.assertInLoop()
@@ -147,41 +186,50 @@ package final class WebhookSink: @unchecked Sendable {
         for record in recovered {
             let lane = lanes[record.lane % lanes.count]
             queuedBytes += record.body?.count ?? 0
-            lane.queue.append(Body(bytes: record.body, count: record.count, ref: record.ref, size: record.body?.count ?? 0))
+            lane.queue.append(Body(bytes: record.body, count: record.count, id: record.id ?? newID(), ref: record.ref, size: record.body?.count ?? 0))
         }
         if !recovered.isEmpty {
             logger.info("webhook: delivering what the spool kept from an earlier run", metadata: [
                 "requests": "\(recovered.count)", "messages": "\(recovered.reduce(0) { $0 + $1.count })",
             ])
         }
+        if let spool {
+            spoolTick = loop.scheduleTimer(after: .seconds(1), repeating: true) { spool.tick() }
+        }
         for lane in lanes { sendNext(lane) }
+    }
+
+    private func newID() -> String {
+        WebhookSignature.newID(milliseconds: UInt64(RFC3339.wallClockSeconds() * 1000), random: &random)
     }
 
     // MARK: Input
 
-    /// Adds a batch of messages (loop thread).
-    package func push(_ batch: MessageBatch) {
-        guard !closing else {
-            counters.dropped += batch.count
-            return
-        }
+    /// Adds a batch of messages (loop thread); `.closed` once draining began (the caller counts the batch).
+    @discardableResult
+    package func push(_ batch: MessageBatch) -> SinkPushResult {
+        guard !closing else { return .closed }
         batch.forEachRawMessage { kind, pattern, channel, payload in
             let lane = lanes[Int(Self.fnv1a(channel) % UInt32(lanes.count))]
             append(to: lane) { out in
                 JSONLineEncoder.appendMessage(kind: kind, pattern: pattern, channel: channel, payload: payload, to: out, newline: false)
             }
         }
+        return .queued
     }
 
-    /// Adds an encoded object (a gap record or stream entry, newline dropped) to the lane of `key`;
-    /// `onDelivered` runs on the loop once the request holding it got a 2xx.
-    package func push(record: [UInt8], key: [UInt8] = [], onDelivered: (@Sendable () -> Void)? = nil) {
-        guard !closing else { return }
+    /// Adds an encoded object (a gap record, or an entry of `stream`; newline dropped) to the lane of its
+    /// stream (gap records: the first lane); `onAccepted` runs on the loop once the request holding it got a 2xx.
+    @discardableResult
+    package func push(record: [UInt8], stream: String? = nil, onAccepted: (@Sendable () -> Void)? = nil) -> SinkPushResult {
+        guard !closing else { return .closed }
         var bytes = record
         if bytes.last == 10 { bytes.removeLast() }
+        let key = Array((stream ?? "").utf8)
         let lane = key.isEmpty ? lanes[0] : lanes[Int(key.withUnsafeBytes { Self.fnv1a($0) } % UInt32(lanes.count))]
         append(to: lane) { out in bytes.withUnsafeBytes { out.append($0) } }
-        if let onDelivered { lane.openCallbacks.append(onDelivered) }
+        if let onAccepted { lane.openCallbacks.append(onAccepted) }
+        return .queued
     }
 
     private func append(to lane: Lane, _ write: (OutputBuffer) -> Void) {
@@ -217,9 +265,10 @@ package final class WebhookSink: @unchecked Sendable {
         lane.openCallbacks = []
         lane.open.reset(shrinkingTo: 1 << 20)
         lane.openCount = 0
+        let id = newID()
         if let spool {
             lane.appending += 1
-            spool.append(lane: lane.index, count: count, body: bytes) { [weak self, weak lane] ref in
+            spool.append(lane: lane.index, count: count, id: id, body: bytes) { [weak self, weak lane] ref in
                 guard let self, let lane else { return }
                 lane.appending -= 1
                 guard let ref else {
@@ -230,7 +279,7 @@ package final class WebhookSink: @unchecked Sendable {
                 self.counters.spooled += count
                 let keep = self.queuedBytes < self.memoryLimit
                 self.queuedBytes += keep ? bytes.count : 0
-                lane.queue.append(Body(bytes: keep ? bytes : nil, count: count, ref: ref, size: bytes.count, onDelivered: callbacks))
+                lane.queue.append(Body(bytes: keep ? bytes : nil, count: count, id: id, ref: ref, size: bytes.count, onDelivered: callbacks))
                 self.sendNext(lane)
             }
         } else {
@@ -240,7 +289,7 @@ package final class WebhookSink: @unchecked Sendable {
                 return
             }
             queuedBytes += bytes.count
-            lane.queue.append(Body(bytes: bytes, count: count, ref: nil, size: bytes.count, onDelivered: callbacks))
+            lane.queue.append(Body(bytes: bytes, count: count, id: id, ref: nil, size: bytes.count, onDelivered: callbacks))
             sendNext(lane)
         }
     }
@@ -274,11 +323,13 @@ package final class WebhookSink: @unchecked Sendable {
             }
             return
         }
-        var headers: [(String, String)] = [("Content-Type", "application/json"), ("User-Agent", "resub")]
-        if let secret = configuration.secret {
-            let timestamp = String(Int(RFC3339.wallClockSeconds()))
-            headers.append(("X-Resub-Timestamp", timestamp))
-            headers.append(("X-Resub-Signature", "sha256=" + Self.signature(secret: secret, timestamp: timestamp, body: body)))
+        let timestamp = String(Int(RFC3339.wallClockSeconds()))
+        var headers: [(String, String)] = [
+            ("Content-Type", "application/json"), ("User-Agent", "resub"),
+            ("webhook-id", head.id), ("webhook-timestamp", timestamp),
+        ]
+        if let signature = configuration.signature {
+            headers.append(("webhook-signature", signature.header(id: head.id, timestamp: timestamp, body: body)))
         }
         headers += configuration.headers
         let started = ContinuousClock.now
@@ -289,15 +340,6 @@ package final class WebhookSink: @unchecked Sendable {
             self.onResponse?(started.duration(to: .now))
             self.completed(lane, result)
         }
-    }
-
-    /// `hex(HMAC-SHA256(secret, "<timestamp>." + body))`.
-    package static func signature(secret: String, timestamp: String, body: [UInt8]) -> String {
-        var message = Array(timestamp.utf8)
-        message.append(UInt8(ascii: "."))
-        message += body
-        let code = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: Array(secret.utf8)))
-        return code.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
     }
 
     private func completed(_ lane: Lane, _ result: Result<HTTPClientResponse, HTTPClientError>) {
@@ -311,10 +353,14 @@ package final class WebhookSink: @unchecked Sendable {
                 for callback in head.onDelivered { callback() }
                 counters.delivered += head.count
                 lane.attempt = 0
-            case 408, 429, 500...599:
-                retry(lane, reason: "HTTP \(response.status)", retryAfter: response.headers["retry-after"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
+            case 300..<400, 408, 429, 500...599:
+                // A redirect is not followed (the receiver's address is configuration, not something a response
+                // may move): a failure, retried like a 5xx until the configuration is fixed.
+                let reason = (300..<400).contains(response.status) ? "HTTP \(response.status) (redirects are not followed)" : "HTTP \(response.status)"
+                retry(lane, reason: reason, retryAfter: response.headers["retry-after"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
                 return
             default:
+                // 410 Gone and every other 4xx (and anything unknown): the receiver will not take this request.
                 counters.deadLettered += head.count
                 logger.error("webhook: request rejected, dead-lettered", metadata: [
                     "status": "\(response.status)", "messages": "\(head.count)",
@@ -372,7 +418,7 @@ package final class WebhookSink: @unchecked Sendable {
 
     /// Stops taking messages, seals the open batches, and calls `completion` once everything is delivered
     /// (or dead-lettered) or at `timeout`, whichever comes first. Loop-only.
-    package func drain(timeout: Duration, completion: @escaping (_ drained: Bool) -> Void) {
+    package func drainOnLoop(timeout: Duration, completion: @escaping (_ drained: Bool) -> Void) {
         closing = true
         for lane in lanes { seal(lane) }
         var done = false
@@ -391,8 +437,10 @@ package final class WebhookSink: @unchecked Sendable {
     }
 
     /// Closes the connections and timers. Loop-only.
-    package func close() {
+    package func closeOnLoop() {
         closing = true
+        spoolTick?.cancel()
+        spoolTick = nil
         for lane in lanes {
             lane.lingerTimer?.cancel()
             lane.retryTimer?.cancel()

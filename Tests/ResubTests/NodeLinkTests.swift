@@ -1,0 +1,145 @@
+import LibeventLoop
+import RESP
+import Resub
+import TestSupport
+import Testing
+
+/// A subscriber node link over fake transports and a manual scheduler: the replay after the handshake,
+/// message batches, and the replay on reconnect.
+@Suite("Node link")
+struct NodeLinkTests {
+    /// A link with its scheduler, connections, batches and events.
+    final class Harness {
+        let scheduler = ManualScheduler()
+        let connections: FakeConnections
+        var link: NodeLink!
+        var batches: [MessageBatch] = []
+        var events: [SubscriberEvent] = []
+
+        init(desired: SubscriptionSet, batchSize: Int) {
+            connections = FakeConnections(scheduler: scheduler)
+            let scheduler = self.scheduler
+            let connections = self.connections
+            let base = ContinuousClock.now
+            let environment = LinkEnvironment<ContinuousClock.Instant>(
+                timers: scheduler, now: { base.advanced(by: scheduler.now.offset) },
+                wallClock: { 1_000 + scheduler.now.offset.seconds },
+                open: { connections.open($0, $1) })
+            link = NodeLink(
+                environment: environment,
+                configuration: ConnectionConfiguration(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6379))),
+                health: HealthConfiguration(pingInterval: .seconds(1), pingTimeout: .milliseconds(500)),
+                desired: desired, replayBatchSize: batchSize,
+                onBatch: { [unowned self] in self.batches.append($0) },
+                onEvent: { [unowned self] in self.events.append($0) })
+        }
+
+        /// Starts the link, answers the handshake and confirms the replay. Returns the transport.
+        func startHealthy() throws -> FakeTransport {
+            link.start()
+            let transport = try #require(connections.last)
+            FakeConnections.handshake(transport)
+            NodeLinkTests.confirm(FakeConnections.commands(transport.takeWritten()), on: transport)
+            #expect(link.state == .healthy)
+            return transport
+        }
+
+        var reconnectDelays: [Duration] {
+            events.compactMap { if case .reconnectScheduled(_, _, let delay) = $0 { return delay } else { return nil } }
+        }
+    }
+
+    static func set(channels: [String] = [], patterns: [String] = []) -> SubscriptionSet {
+        var set = SubscriptionSet()
+        set.channels = Set(channels)
+        set.patterns = Set(patterns)
+        return set
+    }
+
+    /// Confirms every name of `commands` (SUBSCRIBE / PSUBSCRIBE) in one read, as the server does.
+    static func confirm(_ commands: [[String]], on transport: FakeTransport) {
+        var bytes: [UInt8] = []
+        var count = 0
+        for command in commands {
+            let kind: RESPBuilder.SubscriptionKind = command[0] == "PSUBSCRIBE" ? .psubscribe : .subscribe
+            for name in command.dropFirst() {
+                count += 1
+                bytes += RESPBuilder.subscribeConfirmation(kind: kind, name: name, count: count)
+            }
+        }
+        transport.receive(bytes)
+    }
+
+    @Test("after the handshake the whole set is written as pipelined SUBSCRIBE batches, and confirmed it is healthy")
+    func replayAfterHandshake() throws {
+        let h = Harness(desired: Self.set(channels: ["a", "b", "c"], patterns: ["p*"]), batchSize: 2)
+        h.link.start()
+        let transport = try #require(h.connections.last)
+        transport.connect()
+        #expect(FakeConnections.commands(transport.takeWritten()) == [["HELLO", "3", "SETNAME", "resub"]], "nothing but the handshake before it finished")
+        transport.receive(FakeConnections.helloReply)
+
+        let replay = FakeConnections.commands(transport.takeWritten())
+        #expect(replay.map(\.[0]) == ["SUBSCRIBE", "SUBSCRIBE", "PSUBSCRIBE"])
+        #expect(replay.map { $0.count - 1 } == [2, 1, 1])
+        #expect(Set(replay.filter { $0[0] == "SUBSCRIBE" }.flatMap { $0.dropFirst() }) == ["a", "b", "c"])
+        #expect(replay[2] == ["PSUBSCRIBE", "p*"])
+        #expect(h.link.state == .replaying)
+
+        Self.confirm(replay, on: transport)
+        #expect(h.link.state == .healthy)
+        #expect(h.link.confirmed == Self.set(channels: ["a", "b", "c"], patterns: ["p*"]))
+        #expect(h.events.contains { if case .resubscribed(_, 3, 1, 0, _) = $0 { true } else { false } })
+    }
+
+    @Test("the messages of one read are delivered as one batch")
+    func messageBatch() throws {
+        let h = Harness(desired: Self.set(channels: ["orders"], patterns: ["audit.*"]), batchSize: 100)
+        let transport = try h.startHealthy()
+        #expect(h.batches.isEmpty)
+
+        transport.receive(
+            RESPBuilder.message(channel: "orders", payload: "one")
+                + RESPBuilder.pmessage(pattern: "audit.*", channel: "audit.login", payload: "two"))
+        #expect(h.batches.count == 1)
+        let batch = try #require(h.batches.first)
+        #expect(batch.count == 2)
+        let messages = Array(batch)
+        #expect(messages.map(\.channel) == ["orders", "audit.login"])
+        #expect(messages.map(\.payloadString) == ["one", "two"])
+        #expect(messages.map(\.pattern) == [nil, "audit.*"])
+    }
+
+    @Test("a reconnect replays the whole set on the new connection")
+    func reconnectReplays() throws {
+        let h = Harness(desired: Self.set(channels: ["orders"]), batchSize: 100)
+        let first = try h.startHealthy()
+
+        first.fail()
+        #expect(h.link.state == .waitingToReconnect)
+        #expect(h.link.confirmed.isEmpty)
+        h.scheduler.advance(by: try #require(h.reconnectDelays.last))
+        #expect(h.connections.transports.count == 2)
+        let second = try #require(h.connections.last)
+        FakeConnections.handshake(second)
+        let replay = FakeConnections.commands(second.takeWritten())
+        #expect(replay == [["SUBSCRIBE", "orders"]])
+        Self.confirm(replay, on: second)
+        #expect(h.link.state == .healthy)
+        #expect(h.events.contains { if case .gap = $0 { true } else { false } })
+    }
+
+    @Test("stop closes the connection once and flushes nothing more")
+    func stop() throws {
+        let h = Harness(desired: Self.set(channels: ["orders"]), batchSize: 100)
+        h.link.start()
+        let transport = try #require(h.connections.last)
+        FakeConnections.handshake(transport)
+        h.link.stop()
+        h.link.stop()
+        #expect(transport.closeCount == 1)
+        #expect(h.link.isStopped)
+        h.scheduler.advance(by: .seconds(60))
+        #expect(h.connections.transports.count == 1)
+    }
+}
