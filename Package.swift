@@ -83,6 +83,18 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "resub-keyspace-bench",
+            dependencies: ["Resub", "TestSupport"],
+            path: "Benchmarks/KeyspaceBenchmark",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "resub-split-bench",
+            dependencies: ["Resub"],
+            path: "Benchmarks/SplitBenchmark",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "resub-sentinel-bench",
             dependencies: ["Resub", "RESP", "TestSupport"],
             path: "Benchmarks/SentinelBenchmark",

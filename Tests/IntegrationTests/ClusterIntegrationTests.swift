@@ -8,156 +8,9 @@ import TestSupport
 
 // MARK: Fixture plumbing
 
-/// The cluster shared by the tests of a suite marked `.sharedCluster`.
-private enum SharedCluster {
-    @TaskLocal static var current: RedisCluster?
-
-    static func require() throws -> RedisCluster {
-        guard let current else { throw FixtureError("no shared cluster: the suite needs the .sharedCluster trait") }
-        return current
-    }
-}
-
-/// Starts one 6-node cluster for a whole suite (not once per test) and stops it, by pid, after the suite.
-private struct SharedClusterTrait: SuiteTrait, TestScoping {
-    var isRecursive: Bool { false }
-
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
-        let cluster = try await offPool { try RedisCluster() }
-        defer { cluster.stop() }
-        try await SharedCluster.$current.withValue(cluster) { try await function() }
-    }
-}
-
-private extension Trait where Self == SharedClusterTrait {
-    /// One cluster for the whole suite.
-    static var sharedCluster: Self { Self() }
-}
-
-/// Polls `condition` every 25 ms until it holds or `seconds` pass; returns whether it held.
-private func eventually(within seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    while true {
-        if try await condition() { return true }
-        guard ContinuousClock.now < deadline else { return false }
-        try? await Task.sleep(for: .milliseconds(25))
-    }
-}
-
-/// Everything a subscriber delivers (messages and events), recorded by two tasks until it shuts down.
-private final class Recorder: Sendable {
-    private struct State {
-        var messages: [Message] = []
-        var events: [SubscriberEvent] = []
-    }
-
-    private let state = Mutex(State())
-    private let tasks: Mutex<[Task<Void, Never>]> = Mutex([])
-
-    init(_ subscriber: Subscriber) {
-        let messageTask = Task { [self] in
-            for await message in subscriber.messages { state.withLock { $0.messages.append(message) } }
-        }
-        let eventTask = Task { [self] in
-            for await event in subscriber.events { state.withLock { $0.events.append(event) } }
-        }
-        tasks.withLock { $0 = [messageTask, eventTask] }
-    }
-
-    var messages: [Message] { state.withLock { $0.messages } }
-    var events: [SubscriberEvent] { state.withLock { $0.events } }
-
-    /// Messages on `channel`.
-    func messages(on channel: String) -> [Message] { messages.filter { $0.channel == channel } }
-
-    /// Waits for both recording tasks, which end when the subscriber's streams finish.
-    func finish() async {
-        for task in tasks.withLock({ $0 }) { await task.value }
-    }
-
-    /// The last events, for failure messages.
-    var recentEvents: String { events.suffix(30).map(\.description).joined(separator: "\n") }
-}
-
-/// A cluster-mode configuration with short health settings for tests.
-private func clusterConfiguration(seeds: [Int], clientName: String, slots: SlotRanges = .all) throws -> SubscriberConfiguration {
-    let endpoints = try seeds.map { try RedisEndpoint(url: "redis://127.0.0.1:\($0)") }
-    var configuration = SubscriberConfiguration(
-        endpoint: endpoints[0], clientName: clientName, connectTimeout: .seconds(1),
-        backoff: BackoffConfiguration(minimum: .milliseconds(50), maximum: .milliseconds(500)),
-        pingInterval: .milliseconds(500), pingTimeout: .milliseconds(500))
-    configuration.cluster = ClusterConfiguration(
-        seeds: endpoints, slots: slots, refreshInterval: .seconds(30), degradedRefreshInterval: .milliseconds(200))
-    return configuration
-}
-
-/// Runs `body` with a started subscriber and its recorder, and always shuts the subscriber down after it.
-private func withSubscriber<T>(
-    _ configuration: SubscriberConfiguration, _ body: (Subscriber, Recorder) async throws -> T
-) async throws -> T {
-    let subscriber = Subscriber(configuration: configuration)
-    let recorder = Recorder(subscriber)
-    do {
-        let result = try await body(subscriber, recorder)
-        await subscriber.shutdown()
-        await recorder.finish()
-        return result
-    } catch {
-        await subscriber.shutdown()
-        await recorder.finish()
-        throw error
-    }
-}
-
 /// Waits (bounded) until the server confirmed exactly `expected` shard channels.
 private func waitForShardConfirmation(_ subscriber: Subscriber, _ expected: Set<String>, within seconds: Double = 10) async -> Bool {
     await eventually(within: seconds) { await subscriber.subscriptions().confirmed.shardChannels == expected }
-}
-
-/// The owner port of each channel's slot, from one `CLUSTER SLOTS` view.
-private func owners(_ channels: [String], in cluster: RedisCluster) throws -> [String: Int] {
-    let ranges = try cluster.slotRanges()
-    var result: [String: Int] = [:]
-    for channel in channels {
-        let slot = Int(HashSlot(key: channel).rawValue)
-        guard let owner = ranges.first(where: { $0.range.contains(slot) })?.master else { throw FixtureError("no owner for \(channel)") }
-        result[channel] = owner
-    }
-    return result
-}
-
-/// Publishes on `channel` every 200 ms (with `publish`, which returns the receiver count or throws) until a
-/// message carrying one of the payloads arrives; gives up after `seconds`. Errors while the cluster settles
-/// (CLUSTERDOWN, refused connections) count as "not yet".
-private func publishUntilDelivered(
-    _ recorder: Recorder, channel: String, within seconds: Double, _ publish: @escaping @Sendable (String) throws -> Void
-) async -> Bool {
-    let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
-    var n = 0
-    let tag = "until-\(UInt32.random(in: 0...UInt32.max))-"
-    while ContinuousClock.now < deadline {
-        n += 1
-        let payload = "\(tag)\(n)"
-        _ = try? await offPool { try publish(payload) }
-        let arrived = await eventually(within: 0.2) {
-            recorder.messages(on: channel).contains { $0.payloadString?.hasPrefix(tag) == true }
-        }
-        if arrived { return true }
-    }
-    return false
-}
-
-/// The connections named `name` on the node on `port`, less the topology refresher's short-lived ones (last
-/// command `cluster|shards` or `cluster|slots`). With `subscribedOnly`, only those holding at least one
-/// subscription (`sub`, `psub` or `ssub` above 0): the links, never a refresher caught mid-login.
-private func links(named name: String, on port: Int, in cluster: RedisCluster, subscribedOnly: Bool = false) throws -> [String] {
-    try cluster.clients(named: name, on: port).filter { line in
-        guard !line.contains(" cmd=cluster|") else { return false }
-        guard subscribedOnly else { return true }
-        return line.split(separator: " ").contains { field in
-            ["sub=", "psub=", "ssub="].contains { field.hasPrefix($0) && field != "\($0)0" }
-        }
-    }
 }
 
 /// The built `resub` executable: next to the test bundle, else under a scratch path of this package.
@@ -235,7 +88,7 @@ struct ClusterIntegrationTests {
             let ownerOf = try owners(channels, in: cluster)
             #expect(Set(ownerOf.values) == Set(masters), "every master owns some of the channels")
 
-            try await withSubscriber(try clusterConfiguration(seeds: [masters[1]], clientName: "resub-fanout")) { subscriber, recorder in
+            try await withRecordedSubscriber(try clusterConfiguration(seeds: [masters[1]], clientName: "resub-fanout")) { subscriber, recorder in
                 try await subscriber.subscribe(shardChannels: channels)
                 let confirmed = await waitForShardConfirmation(subscriber, Set(channels))
                 try #require(confirmed, "not all 300 confirmed; events:\n\(recorder.recentEvents)")
@@ -270,7 +123,7 @@ struct ClusterIntegrationTests {
             let others = channels.filter { ownerOf[$0] != target }
             try #require(mine.count >= 30)
 
-            try await withSubscriber(try clusterConfiguration(seeds: [masters[2]], clientName: name)) { subscriber, recorder in
+            try await withRecordedSubscriber(try clusterConfiguration(seeds: [masters[2]], clientName: name)) { subscriber, recorder in
                 try await subscriber.subscribe(shardChannels: channels)
                 try #require(await waitForShardConfirmation(subscriber, Set(channels)), "events:\n\(recorder.recentEvents)")
                 for master in masters {
@@ -338,7 +191,7 @@ struct ClusterIntegrationTests {
 
             // Give the slot back afterwards (only if it moved), so the shared cluster looks as created.
             defer { if (try? cluster.owner(ofSlot: slot)) == to { try? cluster.migrate(slot: slot, from: to, to: from) } }
-            try await withSubscriber(try clusterConfiguration(seeds: [masters[0], masters[1]], clientName: name)) { subscriber, recorder in
+            try await withRecordedSubscriber(try clusterConfiguration(seeds: [masters[0], masters[1]], clientName: name)) { subscriber, recorder in
                 try await subscriber.subscribe(shardChannels: Array(subscribed))
                 try #require(await waitForShardConfirmation(subscriber, subscribed), "events:\n\(recorder.recentEvents)")
                 #expect(try cluster.spublish(channel, "before", on: from) == 1)
@@ -388,7 +241,7 @@ struct ClusterIntegrationTests {
             // The stalled node first, a real master second. An attempt may take connectTimeout + 2 s = 3 s.
             configuration.cluster?.seeds = [try RedisEndpoint(url: stalled.url), try RedisEndpoint(url: cluster.url(masters[0]))]
 
-            try await withSubscriber(configuration) { subscriber, recorder in
+            try await withRecordedSubscriber(configuration) { subscriber, recorder in
                 try await subscriber.subscribe(shardChannels: channels)
                 let confirmed = await waitForShardConfirmation(subscriber, Set(channels), within: 12)
                 let failures = recorder.events.filter { if case .topologyRefreshFailed = $0 { true } else { false } }
@@ -417,8 +270,8 @@ struct ClusterIntegrationTests {
             try #require(!lowChannels.isEmpty && !highChannels.isEmpty)
             let ownerOf = try owners(channels, in: cluster)
 
-            try await withSubscriber(try clusterConfiguration(seeds: [masters[0]], clientName: "resub-split-low", slots: low)) { lowSubscriber, lowRecorder in
-                try await withSubscriber(try clusterConfiguration(seeds: [masters[2]], clientName: "resub-split-high", slots: high)) { highSubscriber, highRecorder in
+            try await withRecordedSubscriber(try clusterConfiguration(seeds: [masters[0]], clientName: "resub-split-low", slots: low)) { lowSubscriber, lowRecorder in
+                try await withRecordedSubscriber(try clusterConfiguration(seeds: [masters[2]], clientName: "resub-split-high", slots: high)) { highSubscriber, highRecorder in
                     try await lowSubscriber.subscribe(shardChannels: channels)
                     try await highSubscriber.subscribe(shardChannels: channels)
                     try #require(await waitForShardConfirmation(lowSubscriber, lowChannels), "events:\n\(lowRecorder.recentEvents)")
@@ -531,7 +384,7 @@ struct ClusterIntegrationTests {
             let plain = "plain-failover"
 
             // The victim is the first seed, so the link for plain channels starts on it.
-            try await withSubscriber(try clusterConfiguration(seeds: [victim, masters[1]], clientName: name)) { subscriber, recorder in
+            try await withRecordedSubscriber(try clusterConfiguration(seeds: [victim, masters[1]], clientName: name)) { subscriber, recorder in
                 try await subscriber.subscribe(shardChannels: channels)
                 try await subscriber.subscribe(channels: [plain])
                 try #require(await waitForShardConfirmation(subscriber, Set(channels)), "events:\n\(recorder.recentEvents)")
@@ -570,5 +423,44 @@ struct ClusterIntegrationTests {
                 #expect(gone, "links: \(links)")
             }
         }
+    }
+}
+
+/// On the shared cluster (notify-keyspace-events off there).
+extension ClusterIntegrationTests.Shared {
+    @Test("resub --cluster with a keyspace pattern: /readyz and /metrics show every master's share, and the events being off is logged once per master")
+    func readyzAndWarning() async throws {
+        let cluster = try SharedCluster.require()
+        let masters = try cluster.masters()
+        let executable = try resubExecutable()
+        let adminPort = try RedisServer.freePort()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("resub-ks-proc-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let process = try ClusterResubProcess(executable: executable, arguments: [
+            "--cluster", "--url", cluster.url(masters[0]), "--pattern", "__keyspace@0__:*", "--channel", "plain",
+            "--admin", "127.0.0.1:\(adminPort)", "--client-name", "resub-ks-proc",
+        ], directory: directory, name: "ks")
+        defer { process.stop() }
+        // This cluster runs with notify-keyspace-events off: each master's missing flags are logged once.
+        let warned = await eventually(within: 15) {
+            let log = (try? String(contentsOfFile: process.stderrPath, encoding: .utf8)) ?? ""
+            return masters.allSatisfy { log.contains("notify-keyspace-events is \"\" on 127.0.0.1:\($0)") }
+        }
+        #expect(warned, "log:\n\(process.logTail)")
+        let ready = await eventually(within: 10) { (try? TestHTTP.request(port: adminPort, path: "/readyz"))?.status == 200 }
+        #expect(ready, "log:\n\(process.logTail)")
+        let readyz = try TestHTTP.request(port: adminPort, path: "/readyz")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(readyz.body)) as? [String: Any])
+        let keyspace = try #require(object["keyspace"] as? [[String: Any]], "\(readyz.text)")
+        #expect(keyspace.compactMap { $0["node"] as? String }.sorted() == masters.map { "127.0.0.1:\($0)" }.sorted())
+        #expect(keyspace.allSatisfy { $0["state"] as? String == "healthy" && $0["confirmed"] as? Int == 1 })
+        let metrics = try TestHTTP.request(port: adminPort, path: "/metrics").text
+        for master in masters {
+            #expect(metrics.contains("resub_keyspace_subscriptions{node=\"127.0.0.1:\(master)\",status=\"confirmed\"} 1"), "\(metrics.split(separator: "\n").filter { $0.contains("keyspace") })")
+        }
+        try? await Task.sleep(for: .milliseconds(300))
+        let log = (try? String(contentsOfFile: process.stderrPath, encoding: .utf8)) ?? ""
+        #expect(log.components(separatedBy: "notify-keyspace-events is").count - 1 == masters.count, "one warning per master")
     }
 }

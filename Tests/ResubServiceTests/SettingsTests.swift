@@ -139,6 +139,20 @@ struct SettingsTests {
         #expect(k8s.admin?.host == "0.0.0.0")
     }
 
+    @Test("--slots auto joins a split group: group resub and TTL 5 by default; --split-group and --member-ttl need it")
+    func slotsAuto() throws {
+        let plain = try Self.options(flags: ["--shard-channel", "a", "--cluster", "--slots", "auto"])
+        #expect(plain.split?.group == "resub")
+        #expect(plain.split?.memberTTL == .seconds(5))
+        #expect(plain.subscriberConfiguration.cluster?.split?.hashTag == "{resub:resub}")
+        let named = try Self.options(flags: ["--shard-channel", "a", "--cluster", "--slots", "auto", "--split-group", "orders", "--member-ttl", "2"])
+        #expect(named.split?.group == "orders")
+        #expect(named.split?.memberTTL == .seconds(2))
+        #expect(Self.error(flags: ["--shard-channel", "a", "--cluster", "--split-group", "orders"])?.contains("--slots auto") == true)
+        #expect(Self.error(flags: ["--shard-channel", "a", "--cluster", "--slots", "auto", "--member-ttl", "0.5"])?.contains("--member-ttl") == true)
+        #expect(try Self.options(flags: ["--shard-channel", "a", "--cluster", "--slots", "0-10"]).split == nil)
+    }
+
     @Test("--slots needs --cluster and valid ranges")
     func slots() throws {
         #expect(Self.error(flags: ["--channel", "a", "--slots", "0-100"])?.contains("--cluster") == true)

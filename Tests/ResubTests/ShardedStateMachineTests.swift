@@ -31,6 +31,9 @@ private func names(_ count: Int, inSlots range: ClosedRange<Int>, prefix: String
     return found
 }
 
+/// Shard channels `names` as a set.
+private func shards(_ names: [String]) -> SubscriptionSet { SubscriptionSet(shardChannels: Set(names)) }
+
 private func slot(_ name: String) -> Int { Int(HashSlot(key: name).rawValue) }
 
 /// Slot `n` (a constant within 0…16383).
@@ -39,19 +42,23 @@ private func hs(_ n: Int) -> HashSlot { HashSlot(rawValue: n)! }
 /// The names of an `openLink`/`add`/`remove` action, sorted; nil for other actions.
 private func actionNames(_ action: ShardedStateMachine.Action) -> [String]? {
     switch action {
-    case .openLink(_, let names), .add(_, let names), .remove(_, let names), .ignored(let names): return names.sorted()
+    case .openLink(_, let names): return names.shardChannels.union(names.channels).union(names.patterns).sorted()
+    case .add(_, _, let names), .remove(_, _, let names), .ignored(let names): return names.sorted()
     case .closeLink, .refreshTopology: return nil
     }
 }
 
 /// A fake link table driven only by the machine's actions, failing the test on any impossible action.
 private struct FakeLinks {
-    var links: [String: Set<String>] = [:]
+    var links: [String: SubscriptionSet] = [:]
     var opens: [String: Int] = [:]
     var closes: [String: Int] = [:]
     var ignored: [String] = []
     var refreshes = 0
     var violations: [String] = []
+
+    /// The shard channels of each link that holds some.
+    var shardLinks: [String: Set<String>] { links.compactMapValues { $0.shardChannels.isEmpty ? nil : $0.shardChannels } }
 
     mutating func apply(_ actions: [ShardedStateMachine.Action]) {
         for action in actions {
@@ -59,15 +66,18 @@ private struct FakeLinks {
             case .openLink(let node, let names):
                 if links[node.address] != nil { violations.append("second open of \(node.address) without a close") }
                 if names.isEmpty { violations.append("open of \(node.address) with no names") }
-                links[node.address] = Set(names)
+                links[node.address] = names
                 opens[node.address, default: 0] += 1
-            case .add(let node, let names):
+            case .add(let node, let kind, let names):
                 if links[node] == nil { violations.append("add to \(node), which is not open") }
-                links[node, default: []].formUnion(names)
-            case .remove(let node, let names):
+                if names.isEmpty { violations.append("add of nothing to \(node)") }
+                if !(links[node]?[kind].isDisjoint(with: names) ?? true) { violations.append("add to \(node) of a \(kind) it holds") }
+                links[node, default: SubscriptionSet()][kind].formUnion(names)
+            case .remove(let node, let kind, let names):
                 if links[node] == nil { violations.append("remove from \(node), which is not open") }
-                links[node]?.subtract(names)
-                if links[node]?.isEmpty == true { violations.append("remove left \(node) open with no channel") }
+                if !Set(names).isSubset(of: links[node]?[kind] ?? []) { violations.append("remove from \(node) of a \(kind) it does not hold") }
+                links[node]?[kind].subtract(names)
+                if links[node]?.isEmpty == true { violations.append("remove left \(node) open with nothing") }
             case .closeLink(let node):
                 if links.removeValue(forKey: node) == nil { violations.append("close of \(node), which is not open") }
                 closes[node, default: 0] += 1
@@ -93,9 +103,9 @@ struct ShardedStateMachineTests {
         let c = names(10, inSlots: 10923...16383, prefix: "c")
         let actions = machine.add(a + b + c)
         #expect(actions == [
-            .openLink(node: nodeA, names: a),
-            .openLink(node: nodeB, names: b),
-            .openLink(node: nodeC, names: c),
+            .openLink(node: nodeA, names: shards(a)),
+            .openLink(node: nodeB, names: shards(b)),
+            .openLink(node: nodeC, names: shards(c)),
         ])
         #expect(machine.desired == Set(a + b + c))
         #expect(machine.assignment == [nodeA.address: Set(a), nodeB.address: Set(b), nodeC.address: Set(c)])
@@ -109,8 +119,8 @@ struct ShardedStateMachineTests {
         var machine = ShardedStateMachine()
         _ = machine.topologyChanged(threeMasters)
         let a = names(6, inSlots: 0...5460)
-        #expect(machine.add(Array(a[0..<3])) == [.openLink(node: nodeA, names: Array(a[0..<3]))])
-        #expect(machine.add(Array(a[3..<6])) == [.add(node: nodeA.address, names: Array(a[3..<6]))])
+        #expect(machine.add(Array(a[0..<3])) == [.openLink(node: nodeA, names: shards(Array(a[0..<3])))])
+        #expect(machine.add(Array(a[3..<6])) == [.add(node: nodeA.address, kind: .shardChannel, names: Array(a[3..<6]))])
         #expect(machine.add(a).isEmpty)
         #expect(machine.add([a[0], a[0]]).isEmpty)
         #expect(machine.assignment[nodeA.address] == Set(a))
@@ -121,7 +131,7 @@ struct ShardedStateMachineTests {
         var machine = ShardedStateMachine()
         _ = machine.topologyChanged(threeMasters)
         let a = names(1, inSlots: 0...5460)[0]
-        #expect(machine.add([a, a]) == [.openLink(node: nodeA, names: [a])])
+        #expect(machine.add([a, a]) == [.openLink(node: nodeA, names: shards([a]))])
     }
 
     @Test("closeLink comes exactly once, when the node's last channel is removed, and the link reopens when one returns")
@@ -131,14 +141,14 @@ struct ShardedStateMachineTests {
         let a = names(4, inSlots: 0...5460)
         let b = names(1, inSlots: 5461...10922)
         _ = machine.add(a + b)
-        #expect(machine.remove([a[0]]) == [.remove(node: nodeA.address, names: [a[0]])])
-        #expect(machine.remove([a[1], a[2]]) == [.remove(node: nodeA.address, names: [a[1], a[2]])])
+        #expect(machine.remove([a[0]]) == [.remove(node: nodeA.address, kind: .shardChannel, names: [a[0]])])
+        #expect(machine.remove([a[1], a[2]]) == [.remove(node: nodeA.address, kind: .shardChannel, names: [a[1], a[2]])])
         #expect(machine.remove([a[3]]) == [.closeLink(node: nodeA.address)])
         // Removing again (or names never added) does nothing: no second close.
         #expect(machine.remove(a).isEmpty)
         #expect(machine.remove(["never-added"]).isEmpty)
         #expect(machine.openNodes == [nodeB.address])
-        #expect(machine.add([a[2]]) == [.openLink(node: nodeA, names: [a[2]])])
+        #expect(machine.add([a[2]]) == [.openLink(node: nodeA, names: shards([a[2]]))])
         #expect(machine.openNodes == [nodeA.address, nodeB.address])
     }
 
@@ -154,7 +164,7 @@ struct ShardedStateMachineTests {
         #expect(actions == [
             .closeLink(node: nodeA.address),
             .closeLink(node: nodeB.address),
-            .remove(node: nodeC.address, names: [c[0]]),
+            .remove(node: nodeC.address, kind: .shardChannel, names: [c[0]]),
         ])
         #expect(machine.desired == Set(c[1...]))
     }
@@ -172,8 +182,8 @@ struct ShardedStateMachineTests {
         let moved = makeMap([(0...1000, nodeB), (1001...5460, nodeA), (5461...10922, nodeB), (10923...16383, nodeC)])
         let actions = machine.topologyChanged(moved)
         #expect(actions.count == 2)
-        let addIndex = try #require(actions.firstIndex { if case .add(nodeB.address, _) = $0 { true } else { false } })
-        let removeIndex = try #require(actions.firstIndex { if case .remove(nodeA.address, _) = $0 { true } else { false } })
+        let addIndex = try #require(actions.firstIndex { if case .add(nodeB.address, _, _) = $0 { true } else { false } })
+        let removeIndex = try #require(actions.firstIndex { if case .remove(nodeA.address, _, _) = $0 { true } else { false } })
         #expect(addIndex < removeIndex)
         #expect(actionNames(actions[addIndex]) == low.sorted())
         #expect(actionNames(actions[removeIndex]) == low.sorted())
@@ -196,7 +206,7 @@ struct ShardedStateMachineTests {
             return
         }
         #expect(node == nodeD)
-        #expect(opened.sorted() == a.sorted())
+        #expect(opened == shards(a))
         #expect(actions[1] == .closeLink(node: nodeA.address))
         #expect(machine.openNodes == [nodeD.address])
         // The same topology again changes nothing.
@@ -233,8 +243,8 @@ struct ShardedStateMachineTests {
         #expect(machine.openNodes.isEmpty)
         let actions = machine.topologyChanged(threeMasters)
         #expect(actions.count == 2)
-        #expect(actions.contains { if case .openLink(nodeA, let names) = $0 { names.sorted() == a.sorted() } else { false } })
-        #expect(actions.contains { if case .openLink(nodeC, let names) = $0 { names.sorted() == c.sorted() } else { false } })
+        #expect(actions.contains { if case .openLink(nodeA, let names) = $0 { names == shards(a) } else { false } })
+        #expect(actions.contains { if case .openLink(nodeC, let names) = $0 { names == shards(c) } else { false } })
         #expect(machine.unassigned.isEmpty)
     }
 
@@ -245,14 +255,14 @@ struct ShardedStateMachineTests {
         let hole = names(2, inSlots: 5461...10922, prefix: "hole")
         let a = names(1, inSlots: 0...5460)
         let actions = machine.add(hole + a)
-        #expect(actions == [.openLink(node: nodeA, names: a), .refreshTopology])
+        #expect(actions == [.openLink(node: nodeA, names: shards(a)), .refreshTopology])
         #expect(machine.unassigned == Set(hole))
         #expect(machine.desired == Set(hole + a))
         // Removing an unassigned channel closes nothing.
         #expect(machine.remove([hole[0]]).isEmpty)
         #expect(machine.unassigned == [hole[1]])
         // The slot gets a master: the remaining channel is opened there.
-        #expect(machine.topologyChanged(threeMasters) == [.openLink(node: nodeB, names: [hole[1]])])
+        #expect(machine.topologyChanged(threeMasters) == [.openLink(node: nodeB, names: shards([hole[1]]))])
         #expect(machine.unassigned.isEmpty)
     }
 
@@ -279,7 +289,7 @@ struct ShardedStateMachineTests {
         let inside = names(4, inSlots: 0...5460, prefix: "in")
         let outside = names(4, inSlots: 8192...16383, prefix: "out")
         let actions = machine.add(inside + outside)
-        #expect(actions == [.ignored(names: outside), .openLink(node: nodeA, names: inside)])
+        #expect(actions == [.ignored(names: outside), .openLink(node: nodeA, names: shards(inside))])
         #expect(machine.desired == Set(inside))
         // Asked again: nothing new to report.
         #expect(machine.add(outside).isEmpty)
@@ -295,9 +305,111 @@ struct ShardedStateMachineTests {
         #expect(machine.assignment[nodeB.address] == Set(inside))
     }
 
+    // MARK: Node-local names (keyspace and keyevent)
+
+    @Test("a keyspace pattern is opened on every master, once each, and on no replica")
+    func nodeLocalOnEveryMaster() {
+        var map = threeMasters
+        let replica = ClusterNode(id: String(repeating: "r", count: 40), host: "127.0.0.1", port: 7011, isMaster: false)
+        map.assign(nil, to: nodeA, replicas: [replica])
+        var machine = ShardedStateMachine()
+        _ = machine.topologyChanged(map)
+        let pattern = "__keyspace@0__:*"
+        #expect(machine.addNodeLocal(.pattern, [pattern]) == [nodeA, nodeB, nodeC].map { .openLink(node: $0, names: SubscriptionSet(patterns: [pattern])) })
+        #expect(machine.openNodes == [nodeA.address, nodeB.address, nodeC.address])
+        // Asked again: nothing.
+        #expect(machine.addNodeLocal(.pattern, [pattern]).isEmpty)
+        #expect(machine.nodeLocal == SubscriptionSet(patterns: [pattern]))
+    }
+
+    @Test("a node's link holds its shard channels and the keyspace names together: add, never a second open")
+    func sharedWithShardChannels() {
+        var machine = ShardedStateMachine()
+        _ = machine.topologyChanged(threeMasters)
+        let a = names(2, inSlots: 0...5460)
+        _ = machine.add(a)
+        let channel = "__keyevent@0__:expired"
+        #expect(machine.addNodeLocal(.channel, [channel]) == [
+            .add(node: nodeA.address, kind: .channel, names: [channel]),
+            .openLink(node: nodeB, names: SubscriptionSet(channels: [channel])),
+            .openLink(node: nodeC, names: SubscriptionSet(channels: [channel])),
+        ])
+        #expect(machine.links[nodeA.address] == SubscriptionSet(channels: [channel], shardChannels: Set(a)))
+        // Removing the last keyspace name closes the links that held nothing else, and only removes it from A.
+        #expect(machine.removeNodeLocal(.channel, [channel, "__keyevent@0__:never"]) == [
+            .remove(node: nodeA.address, kind: .channel, names: [channel]),
+            .closeLink(node: nodeB.address),
+            .closeLink(node: nodeC.address),
+        ])
+        #expect(machine.removeNodeLocal(.channel, [channel]).isEmpty)
+        #expect(machine.openNodes == [nodeA.address])
+        // And the shard channels going leave A closed once.
+        #expect(machine.remove(a) == [.closeLink(node: nodeA.address)])
+    }
+
+    @Test("before any topology a keyspace name asks for one; the topology then opens every master")
+    func nodeLocalBeforeTopology() {
+        var machine = ShardedStateMachine()
+        #expect(machine.addNodeLocal(.pattern, ["__keyevent@*__:*"]) == [.refreshTopology])
+        #expect(machine.openNodes.isEmpty)
+        let actions = machine.topologyChanged(threeMasters)
+        #expect(Set(actions.map { if case .openLink(let node, _) = $0 { node.address } else { "other" } }) == [nodeA.address, nodeB.address, nodeC.address])
+        #expect(actions.count == 3)
+    }
+
+    @Test("a failover moves the failed master's keyspace names and shard channels to the promoted replica, which opens before the old link closes once")
+    func nodeLocalFailover() throws {
+        var machine = ShardedStateMachine()
+        _ = machine.topologyChanged(threeMasters)
+        let a = names(3, inSlots: 0...5460)
+        _ = machine.add(a)
+        _ = machine.addNodeLocal(.pattern, ["__keyspace@0__:*"])
+        let promoted = ClusterNode(id: String(repeating: "d", count: 40), host: "127.0.0.1", port: 7004, isMaster: true)
+        var failedOver = makeMap([(0...5460, promoted), (5461...10922, nodeB), (10923...16383, nodeC)])
+        failedOver.assign(nil, to: ClusterNode(id: nodeA.id, host: nodeA.host, port: nodeA.port, isMaster: true, isOnline: false))
+        let actions = machine.topologyChanged(failedOver)
+        #expect(actions == [
+            .openLink(node: promoted, names: SubscriptionSet(patterns: ["__keyspace@0__:*"], shardChannels: Set(a))),
+            .closeLink(node: nodeA.address),
+        ])
+        #expect(machine.openNodes == [promoted.address, nodeB.address, nodeC.address])
+        #expect(machine.topologyChanged(failedOver).isEmpty)
+    }
+
+    @Test("a master that joins without slots gets nothing; once it owns a slot it gets the keyspace names; losing them all closes it once")
+    func nodeLocalResharding() {
+        let nodeE = ClusterNode(id: String(repeating: "e", count: 40), host: "127.0.0.1", port: 7005, isMaster: true)
+        var machine = ShardedStateMachine()
+        _ = machine.topologyChanged(threeMasters)
+        let channel = "__keyevent@0__:set"
+        _ = machine.addNodeLocal(.channel, [channel])
+        var joined = threeMasters
+        joined.assign(nil, to: nodeE)
+        #expect(machine.topologyChanged(joined).isEmpty, "a master with no slot publishes no key's events")
+        var resharded = joined
+        resharded.assign(0...99, to: nodeE)
+        #expect(machine.topologyChanged(resharded) == [.openLink(node: nodeE, names: SubscriptionSet(channels: [channel]))])
+        // A's slots all move to E: A is left, its link closed exactly once.
+        var drained = resharded
+        drained.assign(0...5460, to: nodeE)
+        #expect(machine.topologyChanged(drained) == [.closeLink(node: nodeA.address)])
+        #expect(machine.topologyChanged(drained).isEmpty)
+        #expect(machine.eventNodes.keys.sorted() == [nodeB.address, nodeC.address, nodeE.address])
+    }
+
+    @Test("a master carrying a keyspace name that gains a shard channel keeps one link holding both")
+    func nodeLocalRemovedKeepsShards() {
+        var machine = ShardedStateMachine()
+        _ = machine.topologyChanged(threeMasters)
+        _ = machine.addNodeLocal(.channel, ["__keyspace@0__:user"])
+        let c = names(1, inSlots: 10923...16383)
+        #expect(machine.add(c) == [.add(node: nodeC.address, kind: .shardChannel, names: c)])
+        #expect(machine.links[nodeC.address] == SubscriptionSet(channels: ["__keyspace@0__:user"], shardChannels: Set(c)))
+    }
+
     // MARK: Randomized
 
-    @Test("thousands of random adds, removes and topology changes keep links and owners consistent", arguments: [1, 2, 3, 42] as [UInt64])
+    @Test("thousands of random adds, removes and topology changes of shard channels and keyspace names keep links and owners consistent", arguments: [1, 2, 3, 42] as [UInt64])
     func randomized(seed: UInt64) throws {
         var random = SplitMix64(seed: seed)
         let nodes = (0..<5).map { i in
@@ -322,13 +434,23 @@ struct ShardedStateMachineTests {
         var machine = ShardedStateMachine(slots: served)
         var fake = FakeLinks()
         var wanted = Set<String>()
+        let eventPool = (0..<8).map { "__keyspace@0__:k\($0)" } + (0..<4).map { "__keyevent@0__:e\($0)" }
+        var wantedEvents = SubscriptionSet()
         var map: ShardMap?
         var everIgnored = Set<String>()
         for step in 0..<3000 {
             let roll = Int.random(in: 0..<100, using: &random)
             let pick = (0..<Int.random(in: 1...12, using: &random)).map { _ in pool[Int.random(in: 0..<pool.count, using: &random)] }
             let before = fake.ignored.count
-            if roll < 45 {
+            let kind: SubscriptionKind = Bool.random(using: &random) ? .channel : .pattern
+            let events = (0..<Int.random(in: 1...3, using: &random)).map { _ in eventPool[Int.random(in: 0..<eventPool.count, using: &random)] }
+            if roll < 10 {
+                fake.apply(machine.addNodeLocal(kind, events))
+                wantedEvents[kind].formUnion(events)
+            } else if roll < 18 {
+                fake.apply(machine.removeNodeLocal(kind, events))
+                wantedEvents[kind].subtract(events)
+            } else if roll < 50 {
                 fake.apply(machine.add(pick))
                 wanted.formUnion(pick.filter { served.contains(HashSlot(key: $0)) })
             } else if roll < 85 {
@@ -350,16 +472,22 @@ struct ShardedStateMachineTests {
             #expect(fake.violations.isEmpty, "step \(step): \(fake.violations)")
             guard fake.violations.isEmpty else { return }
             #expect(machine.desired == wanted, "step \(step)")
-            var expected: [String: Set<String>] = [:]
+            #expect(machine.nodeLocal == wantedEvents, "step \(step)")
+            var expected: [String: SubscriptionSet] = [:]
             var expectedUnassigned = Set<String>()
             for name in wanted {
                 if let owner = map?.owner(of: HashSlot(key: name)) {
-                    expected[owner.address, default: []].insert(name)
+                    expected[owner.address, default: SubscriptionSet()].shardChannels.insert(name)
                 } else {
                     expectedUnassigned.insert(name)
                 }
             }
-            #expect(fake.links == expected, "step \(step): the links do not hold exactly each owner's desired channels")
+            // Keyspace names: on every master that owns a slot, and nowhere else.
+            for master in map?.mastersWithSlots ?? [] where !wantedEvents.isEmpty {
+                expected[master.address, default: SubscriptionSet()].channels = wantedEvents.channels
+                expected[master.address, default: SubscriptionSet()].patterns = wantedEvents.patterns
+            }
+            #expect(fake.links == expected, "step \(step): the links do not hold exactly each owner's desired names")
             #expect(machine.unassigned == expectedUnassigned, "step \(step)")
             #expect(machine.openNodes == Set(fake.links.keys), "step \(step)")
             for node in nodes {

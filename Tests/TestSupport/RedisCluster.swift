@@ -7,13 +7,19 @@ import Glibc
 #endif
 
 /// A real Redis Cluster for tests: 6 `redis-server` processes (3 masters, 3 replicas) on free loopback
-/// ports, created with `redis-cli --cluster create`, each stopped by pid in ``stop()``.
+/// ports, created with `redis-cli --cluster create`, each stopped by pid in ``stop()``. ``addMaster()`` joins
+/// a further, empty master (CLUSTER MEET) for resharding tests.
 ///
 /// Every wait is bounded. The helpers ask the cluster itself (`CLUSTER SLOTS`) who owns what, so they stay
 /// right after migrations and failovers.
 public final class RedisCluster: @unchecked Sendable {
-    /// The nodes, in creation order (the first three are created as masters).
-    public let servers: [RedisServer]
+    /// The nodes, in creation order (the first three are created as masters; then those of ``addMaster()``).
+    public var servers: [RedisServer] { nodes.withLock { $0 } }
+    private let nodes = Mutex<[RedisServer]>([])
+    /// The `redis-server` arguments of every node.
+    private let nodeArguments: [String]
+    /// Every port taken so far (clients and cluster bus).
+    private let usedPorts = Mutex(Set<Int>())
     /// A kept connection per node port.
     private let clients = Mutex<[Int: SyncRedisClient]>([:])
 
@@ -22,23 +28,14 @@ public final class RedisCluster: @unchecked Sendable {
 
     /// Starts 6 nodes and creates the cluster; waits (at most `timeout` seconds) until every node reports
     /// `cluster_state:ok`, all 16384 slots assigned, 6 known nodes and every replica's link to its master up.
-    public init(timeout: Double = 60) throws {
+    /// - Parameter arguments: extra `redis-server` arguments for every node, e.g.
+    ///   `["--notify-keyspace-events", "KEA"]`.
+    public init(timeout: Double = 60, arguments: [String] = []) throws {
+        nodeArguments = arguments
         var started: [RedisServer] = []
         do {
-            var usedPorts = Set<Int>()
-            for _ in 0..<6 {
-                let (port, busPort) = try Self.portPair(avoiding: &usedPorts)
-                started.append(try RedisServer(arguments: [
-                    "--cluster-enabled", "yes",
-                    // Relative to --dir, the server's own directory (removed by stop()).
-                    "--cluster-config-file", "nodes.conf",
-                    "--cluster-port", String(busPort),
-                    "--cluster-node-timeout", "1000",
-                    "--cluster-replica-validity-factor", "0",
-                    "--cluster-allow-replica-migration", "no",
-                ], port: port))
-            }
-            servers = started
+            for _ in 0..<6 { started.append(try startNode()) }
+            nodes.withLock { $0 = started }
             let deadline = Date().addingTimeInterval(timeout)
             try create(deadline: deadline)
             try waitUntilFormed(deadline: deadline)
@@ -274,10 +271,70 @@ public final class RedisCluster: @unchecked Sendable {
         throw FixtureError("no failover of \(oldMaster) within \(timeout) s: \(lastProblem)")
     }
 
+    // MARK: Growing
+
+    /// Starts one more node and joins it to the cluster as a master with no slots (CLUSTER MEET, on its own
+    /// bus port); waits (bounded) until every running node knows it. Returns its port. Give it slots with
+    /// ``migrate(slot:from:to:timeout:)``.
+    public func addMaster(timeout: Double = 20) throws -> Int {
+        let server = try startNode()
+        nodes.withLock { $0.append(server) }
+        let port = server.port
+        let id = try nodeID(port)
+        let busPort = try bus(of: port)
+        let introducer = try anyLivePort(except: port)
+        try expectOK(try command(introducer, ["CLUSTER", "MEET", "127.0.0.1", String(port), String(busPort)]), "CLUSTER MEET on \(introducer)")
+        let deadline = Date().addingTimeInterval(timeout)
+        var lastProblem = ""
+        while Date() < deadline {
+            lastProblem = ""
+            for node in livePorts {
+                guard let text = try? command(node, ["CLUSTER", "NODES"]).string else {
+                    lastProblem = "node \(node) did not answer CLUSTER NODES"
+                    break
+                }
+                let lines = text.split(whereSeparator: \.isNewline)
+                guard let line = lines.first(where: { $0.hasPrefix(id) }), line.contains("master"), !line.contains("handshake"),
+                      !line.contains("fail"), line.contains("connected") else {
+                    lastProblem = "node \(node) does not yet know \(port) as a connected master"
+                    break
+                }
+                guard lines.allSatisfy({ !$0.contains("handshake") }) else {
+                    lastProblem = "node \(node) is still in a handshake"
+                    break
+                }
+            }
+            if lastProblem.isEmpty { return port }
+            usleep(100_000)
+        }
+        throw FixtureError("node \(port) did not join within \(timeout) s: \(lastProblem)")
+    }
+
+    /// The cluster bus port the node on `port` was started with.
+    private func bus(of port: Int) throws -> Int {
+        let reply = try command(port, ["CONFIG", "GET", "cluster-port"])
+        guard let value = reply.elements?.last?.string, let bus = Int(value) else { throw FixtureError("CONFIG GET cluster-port on \(port): \(reply)") }
+        return bus
+    }
+
+    /// A cluster node process on fresh ports (not yet part of the cluster).
+    private func startNode() throws -> RedisServer {
+        let (port, busPort) = try usedPorts.withLock { try Self.portPair(avoiding: &$0) }
+        return try RedisServer(arguments: [
+            "--cluster-enabled", "yes",
+            // Relative to --dir, the server's own directory (removed by stop()).
+            "--cluster-config-file", "nodes.conf",
+            "--cluster-port", String(busPort),
+            "--cluster-node-timeout", "1000",
+            "--cluster-replica-validity-factor", "0",
+            "--cluster-allow-replica-migration", "no",
+        ] + nodeArguments, port: port)
+    }
+
     // MARK: Creating
 
-    private func anyLivePort() throws -> Int {
-        guard let port = livePorts.first else { throw FixtureError("no cluster node is running") }
+    private func anyLivePort(except excluded: Int? = nil) throws -> Int {
+        guard let port = livePorts.first(where: { $0 != excluded }) else { throw FixtureError("no cluster node is running") }
         return port
     }
 

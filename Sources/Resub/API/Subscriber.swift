@@ -96,10 +96,22 @@ public final class Subscriber: Sendable {
                 desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
                 onBatch: onBatch, onEvent: onEvent)
         } else {
-            link = NodeLink(
+            // Keyspace/keyevent names are checked against the server's notify-keyspace-events once confirmed.
+            let check = KeyspaceConfigCheck(loop: loop, template: configuration.connectionConfiguration, onEvent: onEvent)
+            let endpoint = configuration.connectionConfiguration.endpoint
+            let standalone = NodeLink(
                 environment: .loop(loop), configuration: configuration.connectionConfiguration, health: configuration.health,
                 desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
-                onBatch: onBatch, onEvent: onEvent)
+                onBatch: onBatch,
+                onEvent: { event in
+                    onEvent(event)
+                    switch event {
+                    case .subscribed(.channel, _, _), .subscribed(.pattern, _, _): check.verify(endpoint, names: check.names())
+                    default: break
+                    }
+                })
+            check.names = { [weak standalone] in standalone.map { $0.desired.channels.union($0.desired.patterns) } ?? [] }
+            link = standalone
         }
         let link = self.link
         loop.execute { link.start() }
@@ -167,10 +179,13 @@ public final class Subscriber: Sendable {
         }
     }
 
-    /// Sentinel mode: the current master and the sentinels' state (nil in other modes). Loop-only.
-    package var sentinelMonitor: SentinelMonitor? {
-        loop.assertInLoop()
-        return (link as? SentinelLink)?.monitor
+    /// Each link carrying keyspace/keyevent names, with their confirmation counts (every master in
+    /// cluster mode; the one link standalone).
+    package func nodeLocalLinks() async -> [NodeLocalLinkState] {
+        let link = self.link
+        return await withCheckedContinuation { continuation in
+            loop.execute { continuation.resume(returning: link.nodeLocalLinks) }
+        }
     }
 
     /// Pauses or resumes reading from the server: flow control for a consumer that fell behind. Pausing

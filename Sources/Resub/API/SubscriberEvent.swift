@@ -32,6 +32,11 @@ public enum SubscriberEvent: Sendable, Hashable {
     case masterChanged(name: String, from: String?, to: String)
     /// Sentinel mode: a sentinel was down, timed out, did not know the master or named a replica; skipped.
     case sentinelSkipped(sentinel: String, reason: ResubError)
+    /// A node carrying keyspace or keyevent subscriptions has `notify-keyspace-events` set to `configured`,
+    /// which lacks the flags `missing`: those subscriptions receive nothing (or less) from it.
+    case keyspaceEventsDisabled(node: String, configured: String, missing: String)
+    /// Cluster mode, `--slots auto`: the slots (or the plain channels and patterns) this member serves changed.
+    case splitChanged(SplitChange)
     /// Messages were dropped because the consumer of ``Subscriber/messages`` fell behind.
     case messagesDropped(count: Int)
     /// ``Subscriber/shutdown()`` finished.
@@ -63,6 +68,10 @@ extension SubscriberEvent: CustomStringConvertible {
         case .masterChanged(let name, let from, let to):
             return from.map { "sentinel: master \(name) moved from \($0) to \(to)" } ?? "sentinel: master \(name) is \(to)"
         case .sentinelSkipped(let sentinel, let reason): return "sentinel \(sentinel) skipped: \(reason)"
+        case .keyspaceEventsDisabled(let node, let configured, let missing):
+            return "notify-keyspace-events is \"\(configured)\" on \(node): keyspace/keyevent subscriptions need the flags \"\(missing)\" too "
+                + "(e.g. CONFIG SET notify-keyspace-events \(configured)\(missing))"
+        case .splitChanged(let change): return change.description
         case .messagesDropped(let count): return "\(count) messages dropped: consumer too slow"
         case .shutdown: return "shut down"
         }

@@ -5,6 +5,9 @@ public struct ClusterConfiguration: Sendable, Hashable {
     /// Serve only shard channels whose hash slot is in these ranges (`--slots`), to split the work across
     /// instances; the others are logged once and ignored.
     public var slots: SlotRanges
+    /// `--slots auto`: share the slots with the other live members of this split group (`slots` is then
+    /// ignored).
+    public var split: SplitConfiguration?
     /// How often the topology is refreshed when everything is healthy.
     public var refreshInterval: Duration
     /// How often it is refreshed while some link is down or some channel has no known owner.

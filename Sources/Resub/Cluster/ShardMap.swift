@@ -51,6 +51,14 @@ public struct ShardMap: Sendable, Equatable {
     /// Every node (masters and replicas).
     public var allNodes: [ClusterNode] { masters + masters.flatMap { replicas[$0.address] ?? [] } }
 
+    /// The masters that own at least one slot, in ``masters`` order (a master that lost all its slots, or a
+    /// failed one whose slots went to its promoted replica, is not among them).
+    public var mastersWithSlots: [ClusterNode] {
+        var owning = [Bool](repeating: false, count: masters.count)
+        for i in owners where i >= 0 { owning[Int(i)] = true }
+        return masters.indices.filter { owning[$0] }.map { masters[$0] }
+    }
+
     /// How many slots have a master.
     public var coveredSlotCount: Int { owners.reduce(0) { $0 + ($1 >= 0 ? 1 : 0) } }
 

@@ -1,30 +1,41 @@
 import LibeventLoop
 
 /// Cluster mode: one ``NodeLink`` per master that owns at least one subscribed shard channel (routed by
-/// hash slot through a ``ShardedStateMachine``), plus one link to any node for plain channels and patterns
+/// hash slot through a ``ShardedStateMachine``) or, when keyspace/keyevent names are subscribed, owns any
+/// slot at all (those events are node-local); plus one link to any node for plain channels and patterns
 /// (messages are broadcast cluster-wide), which moves to another node when its node fails. The topology is
 /// refreshed on MOVED/ASK, on a server-pushed `sunsubscribe` (the slot moved), on a link's death, and
 /// periodically. Loop-only: every decision happens on the loop thread, so concurrent requests from any
 /// number of tasks are serialized and a node's link is closed exactly once.
 package final class ShardedManager: LinkManager, @unchecked Sendable {
-    private let loop: EventLoop
-    private let template: ConnectionConfiguration
+    let loop: EventLoop
+    let template: ConnectionConfiguration
     private let health: HealthConfiguration
     private let replayBatchSize: Int
-    private let cluster: ClusterConfiguration
+    let cluster: ClusterConfiguration
     private let onBatch: (MessageBatch) -> Void
-    private let onEvent: (SubscriberEvent) -> Void
-    private var machine: ShardedStateMachine
+    let onEvent: (SubscriberEvent) -> Void
+    var machine: ShardedStateMachine
     private var shardLinks: [String: NodeLink] = [:]
-    private var broadcast: NodeLink?
-    private var broadcastDesired: SubscriptionSet
+    var broadcast: NodeLink?
+    var broadcastDesired = SubscriptionSet()
     private var broadcastRotation = 0
-    private var refresher: TopologyRefresher?
+    var refresher: TopologyRefresher?
     private var refreshTimer: TimerEvent?
     /// Shard channels a link dropped (refused with MOVED, or unsubscribed by the server) that must be asked
     /// for again once the topology is known anew.
     private var toReassert: Set<String> = []
+    /// Links closed while down (their master failed over): the outage lasts until what they held is
+    /// confirmed elsewhere, and is then reported as a gap naming the old node.
+    private var handovers: [Handover] = []
+    /// When each shard link's node went down (wall clock), while it is down.
+    private var downSince: [String: Double] = [:]
+    private let keyspaceCheck: KeyspaceConfigCheck
     private var stopped = false
+    /// `--slots auto`: the group membership that decides the served slots (see ShardedManager+Ownership).
+    var split: SplitCoordinator?
+    /// Whether this instance serves the plain channels and patterns (in a split group, one member does).
+    var servesBroadcast = true
     package var isReadingPaused = false {
         didSet {
             for link in allLinks { link.isReadingPaused = isReadingPaused }
@@ -46,12 +57,20 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         self.cluster = cluster
         self.onBatch = onBatch
         self.onEvent = onEvent
-        self.machine = ShardedStateMachine(slots: cluster.slots)
-        self.broadcastDesired = SubscriptionSet(channels: initial.channels, patterns: initial.patterns)
-        self.initialShards = Array(initial.shardChannels)
+        self.machine = ShardedStateMachine(slots: cluster.split == nil ? cluster.slots : .none)
+        self.initial = initial
+        self.keyspaceCheck = KeyspaceConfigCheck(loop: loop, template: template, onEvent: onEvent)
     }
 
-    private var initialShards: [String]
+    /// The subscriptions to start with (emptied by ``start()``).
+    private var initial: SubscriptionSet
+
+    /// An outage of a link that was closed while down: see ``handovers``.
+    private struct Handover {
+        var node: String
+        var from: Double
+        var names: SubscriptionSet
+    }
 
     private var allLinks: [NodeLink] { Array(shardLinks.values) + (broadcast.map { [$0] } ?? []) }
 
@@ -59,13 +78,20 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
 
     package func start() {
         loop.assertInLoop()
+        startSplit()
         refresher = TopologyRefresher(
             loop: loop, template: template, attemptTimeout: template.socket.connectTimeout + .seconds(2),
             candidates: { [weak self] in self?.refreshCandidates() ?? [] },
             onMap: { [weak self] map in self?.topologyArrived(map) },
             onFailure: { [weak self] error in self?.onEvent(.topologyRefreshFailed(error)) })
-        apply(machine.add(initialShards))
-        initialShards = []
+        let initial = self.initial
+        self.initial = SubscriptionSet()
+        apply(machine.add(initial.shardChannels.sorted()))
+        for kind in [SubscriptionKind.channel, .pattern] {
+            let (nodeLocal, ordinary) = Self.partitionNodeLocal(initial[kind])
+            broadcastDesired[kind] = Set(ordinary)
+            apply(machine.addNodeLocal(kind, nodeLocal))
+        }
         if !broadcastDesired.isEmpty { openBroadcast() }
         refresher?.refresh()
         scheduleRefresh()
@@ -79,9 +105,13 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
             apply(machine.add(names), completion: completion)
             return
         }
-        broadcastDesired[kind].formUnion(names)
+        let (nodeLocal, ordinary) = Self.partitionNodeLocal(names)
+        let completion = Self.joined(2, completion)
+        apply(machine.addNodeLocal(kind, nodeLocal), completion: completion)
+        guard !ordinary.isEmpty else { return completion(.success(())) }
+        broadcastDesired[kind].formUnion(ordinary)
         if let broadcast {
-            broadcast.add(kind, names, completion: completion)
+            broadcast.add(kind, ordinary, completion: completion)
         } else {
             openBroadcast()
             completion(.success(()))
@@ -96,23 +126,47 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
             completion(.success(()))
             return
         }
-        broadcastDesired[kind].subtract(names)
-        guard let broadcast else { return completion(.success(())) }
+        let (nodeLocal, ordinary) = Self.partitionNodeLocal(names)
+        apply(machine.removeNodeLocal(kind, nodeLocal))
+        broadcastDesired[kind].subtract(ordinary)
+        guard let broadcast, !ordinary.isEmpty else { return completion(.success(())) }
         if broadcastDesired.isEmpty {
             broadcast.stop()
             self.broadcast = nil
             completion(.success(()))
         } else {
-            broadcast.remove(kind, names, completion: completion)
+            broadcast.remove(kind, ordinary, completion: completion)
+        }
+    }
+
+    /// Splits channel or pattern names into node-local ones (keyspace/keyevent) and ordinary ones.
+    private static func partitionNodeLocal(_ names: some Sequence<String>) -> (nodeLocal: [String], ordinary: [String]) {
+        var nodeLocal: [String] = [], ordinary: [String] = []
+        for name in names {
+            if KeyspaceEvents.isNodeLocal(name) { nodeLocal.append(name) } else { ordinary.append(name) }
+        }
+        return (nodeLocal, ordinary)
+    }
+
+    /// A completion to be called `count` times; calls `completion` once, with the first failure if any.
+    private static func joined(_ count: Int, _ completion: @escaping (Result<Void, ResubError>) -> Void) -> (Result<Void, ResubError>) -> Void {
+        var remaining = count
+        var firstError: ResubError?
+        return { result in
+            if case .failure(let error) = result, firstError == nil { firstError = error }
+            remaining -= 1
+            if remaining == 0 { completion(firstError.map { .failure($0) } ?? .success(())) }
         }
     }
 
     package func stop() {
         guard !stopped else { return }
         stopped = true
+        split?.stop()
         refreshTimer?.cancel()
         refreshTimer = nil
         refresher?.stop()
+        keyspaceCheck.stop()
         for link in allLinks { link.stop() }
         shardLinks = [:]
         broadcast = nil
@@ -120,15 +174,33 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
 
     package var desired: SubscriptionSet {
         var set = broadcastDesired
+        set.channels.formUnion(machine.nodeLocal.channels)
+        set.patterns.formUnion(machine.nodeLocal.patterns)
         set.shardChannels = machine.desired
         return set
     }
 
+    /// Shard channels confirmed by their node; a node-local name once every master that should hold it
+    /// confirmed it.
     package var confirmed: SubscriptionSet {
         var set = broadcast?.confirmed ?? SubscriptionSet()
         set.shardChannels = []
         for link in shardLinks.values { set.shardChannels.formUnion(link.confirmed.shardChannels) }
+        for kind in [SubscriptionKind.channel, .pattern] where !machine.eventNodes.isEmpty {
+            var everywhere = machine.nodeLocal[kind]
+            for node in machine.eventNodes.keys { everywhere.formIntersection(shardLinks[node]?.confirmed[kind] ?? []) }
+            set[kind].formUnion(everywhere)
+        }
         return set
+    }
+
+    package var nodeLocalLinks: [NodeLocalLinkState] {
+        shardLinks.compactMap { node, link in
+            let desired = link.desired.channels.count + link.desired.patterns.count
+            guard desired > 0 else { return nil }
+            let confirmed = link.confirmed.channels.count + link.confirmed.patterns.count
+            return NodeLocalLinkState(node: node, state: link.state, desired: desired, confirmed: confirmed)
+        }.sorted { $0.node < $1.node }
     }
 
     package var linkStates: [(node: String, state: LinkState)] {
@@ -146,7 +218,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
 
     // MARK: Acting on the machine's decisions
 
-    private func apply(_ actions: [ShardedStateMachine.Action], completion: ((Result<Void, ResubError>) -> Void)? = nil) {
+    func apply(_ actions: [ShardedStateMachine.Action], completion: ((Result<Void, ResubError>) -> Void)? = nil) {
         var waiting = 1
         var firstError: ResubError?
         let done: (Result<Void, ResubError>) -> Void = { result in
@@ -165,20 +237,26 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
                 shardLinks[node.address] = link
                 linksOpened += 1
                 link.start()
+                for kind in SubscriptionKind.allCases where !names[kind].isEmpty {
+                    waiting += 1
+                    link.add(kind, names[kind].sorted(), completion: done)
+                }
+            case .add(let node, let kind, let names):
                 waiting += 1
-                link.add(.shardChannel, names, completion: done)
-            case .add(let node, let names):
-                waiting += 1
-                if let link = shardLinks[node] { link.add(.shardChannel, names, completion: done) } else { done(.success(())) }
-            case .remove(let node, let names):
-                shardLinks[node]?.remove(.shardChannel, names) { _ in }
+                if let link = shardLinks[node] { link.add(kind, names, completion: done) } else { done(.success(())) }
+            case .remove(let node, let kind, let names):
+                shardLinks[node]?.remove(kind, names) { _ in }
             case .closeLink(let node):
                 guard let link = shardLinks.removeValue(forKey: node) else {
                     preconditionFailure("closing a link to \(node) that is not open")
                 }
                 linksClosed += 1
+                if let since = downSince.removeValue(forKey: node), link.state != .healthy {
+                    handovers.append(Handover(node: node, from: since, names: link.desired))
+                }
                 link.stop()
             case .ignored(let names):
+                guard cluster.split == nil else { break }  // a split member's slots change by design
                 onEvent(.shardChannelsIgnored(names: names, slots: cluster.slots.description))
             case .refreshTopology:
                 refresher?.refresh()
@@ -197,7 +275,8 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         return link
     }
 
-    private func openBroadcast() {
+    func openBroadcast() {
+        guard servesBroadcast else { return }
         let link = makeLink(endpoint: cluster.seeds[0], desired: broadcastDesired)
         link.nextEndpoint = { [weak self] in self?.nextBroadcastEndpoint() }
         broadcast = link
@@ -214,7 +293,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         return candidates[broadcastRotation % candidates.count]
     }
 
-    private func endpoint(for node: ClusterNode) -> RedisEndpoint {
+    func endpoint(for node: ClusterNode) -> RedisEndpoint {
         let seed = cluster.seeds[0]
         return RedisEndpoint(address: .tcp(host: node.host, port: node.port), username: seed.username, password: seed.password, tls: seed.tls)
     }
@@ -269,15 +348,41 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         case .subscriptionLost(.shardChannel, let name, _):
             if machine.desired.contains(name) { toReassert.insert(name) }
             refresher?.refresh()
-        case .stateChanged(_, _, .waitingToReconnect, _):
+        case .stateChanged(let node, let from, .waitingToReconnect, let reason):
+            if shardLinks[node] != nil, downSince[node] == nil, from == .healthy || from == .replaying {
+                // A timeout means nothing arrived for up to one interval plus the timeout before it.
+                let silent = reason?.code == .timeout ? (health.pingInterval + health.pingTimeout).seconds : 0
+                downSince[node] = RFC3339.wallClockSeconds() - silent
+            }
             refresher?.refresh()
             if refreshTimer == nil || isDegraded {
                 refreshTimer?.cancel()
                 scheduleRefresh()
             }
+        case .stateChanged(let node, _, .healthy, _):
+            downSince[node] = nil
+        case .subscribed(.channel, _, let node), .subscribed(.pattern, _, let node):
+            if let link = shardLinks[node], let clusterNode = machine.map?.allNodes.first(where: { $0.address == node }) {
+                keyspaceCheck.verify(endpoint(for: clusterNode), names: link.desired.channels.union(link.desired.patterns))
+            }
         default:
             break
         }
         onEvent(event)
+        if !handovers.isEmpty { settleHandovers() }
+    }
+
+    /// Reports the outage of each link closed while down once everything it held that is still wanted is
+    /// confirmed on its new node.
+    private func settleHandovers() {
+        let desired = self.desired, confirmed = self.confirmed
+        handovers.removeAll { handover in
+            var names = SubscriptionSet()
+            for kind in SubscriptionKind.allCases { names[kind] = handover.names[kind].intersection(desired[kind]) }
+            guard !names.isEmpty else { return true }
+            for kind in SubscriptionKind.allCases where !names[kind].isSubset(of: confirmed[kind]) { return false }
+            onEvent(.gap(Gap(from: handover.from, to: RFC3339.wallClockSeconds(), node: handover.node, subscriptions: names)))
+            return true
+        }
     }
 }

@@ -1,40 +1,52 @@
-/// The bookkeeping of the sharded manager, with no I/O: which shard channels are wanted, which master
-/// serves each (from the ``ShardMap``), and which node links must exist.
+/// The routing of the sharded manager, with no I/O: which names each node's link holds, and when a link
+/// opens and closes.
 ///
-/// Correct by construction: the machine alone decides when a node's link opens and closes, every input is
-/// handled on one thread, and it answers with actions. A link is opened when its node gets its first
-/// channel and closed, exactly once, when it loses its last; no interleaving of requests can close it
-/// twice or leave a channel on a node that no longer owns its slot.
+/// Two kinds of names live on per-node links:
+/// - shard channels, each on the master that owns its hash slot (from the ``ShardMap``);
+/// - node-local names (keyspace and keyevent channels and patterns, see ``KeyspaceEvents``), on every master
+///   that owns at least one slot: each node publishes only its own keys' events, and replicas are left out
+///   so that every event arrives once.
+/// A node's link holds both kinds together. It is opened when the node gets its first name and closed,
+/// exactly once, when it loses its last; no interleaving of requests can close it twice or leave a name on a
+/// node that no longer should have it. Correct by construction: the machine alone decides, every input is
+/// handled on one thread, and it answers with actions.
 package struct ShardedStateMachine: Sendable {
     /// What the owner must do.
     package enum Action: Equatable, Sendable {
         /// Open a link to `node` subscribing `names`.
-        case openLink(node: ClusterNode, names: [String])
-        /// Add `names` to the open link of `node`.
-        case add(node: String, names: [String])
-        /// Remove `names` from the open link of `node`.
-        case remove(node: String, names: [String])
-        /// Close the link of `node` (its last channel is gone).
+        case openLink(node: ClusterNode, names: SubscriptionSet)
+        /// Add `names` of `kind` to the open link of `node`.
+        case add(node: String, kind: SubscriptionKind, names: [String])
+        /// Remove `names` of `kind` from the open link of `node`.
+        case remove(node: String, kind: SubscriptionKind, names: [String])
+        /// Close the link of `node` (its last name is gone).
         case closeLink(node: String)
         /// These names are outside the served slot ranges and are ignored (log once).
         case ignored(names: [String])
-        /// Some wanted channel has no known owner: ask the cluster for its topology.
+        /// Some wanted name has no known node: ask the cluster for its topology.
         case refreshTopology
     }
 
     /// The shard channels wanted (within the served slots).
     package private(set) var desired: Set<String> = []
-    /// The node (address) each assigned channel is on.
+    /// The node-local channels and patterns wanted (their `shardChannels` is always empty).
+    package private(set) var nodeLocal = SubscriptionSet()
+    /// The node (address) each assigned shard channel is on.
     package private(set) var nodeOf: [String: String] = [:]
-    /// The channels of each open link.
-    package private(set) var assignment: [String: Set<String>] = [:]
-    /// Wanted channels whose slot has no known master.
+    /// What each open link holds, by node address.
+    package private(set) var links: [String: SubscriptionSet] = [:]
+    /// Wanted shard channels whose slot has no known master.
     package private(set) var unassigned: Set<String> = []
+    /// The masters that own at least one slot, by address: the nodes that carry the node-local names.
+    package private(set) var eventNodes: [String: ClusterNode] = [:]
     /// The topology in use.
     package private(set) var map: ShardMap?
-    /// The slots this instance serves (`--slots`).
-    package let slots: SlotRanges
+    /// The slots this instance serves (`--slots`, or the split group's share: see `slotsChanged`); node-local
+    /// names are not filtered by slot (a master's events cannot be split by key).
+    package internal(set) var slots: SlotRanges
     private var ignoredNames: Set<String> = []
+    /// Wanted channels outside the served slots, kept so that a change of slots can serve them.
+    var outside: Set<String> = []
 
     /// Creates the machine for the given slot ranges.
     package init(slots: SlotRanges = .all) {
@@ -42,9 +54,16 @@ package struct ShardedStateMachine: Sendable {
     }
 
     /// The nodes with an open link.
-    package var openNodes: Set<String> { Set(assignment.keys) }
+    package var openNodes: Set<String> { Set(links.keys) }
 
-    /// Wants `names` too.
+    /// The shard channels of each open link that holds some.
+    package var assignment: [String: Set<String>] {
+        links.compactMapValues { $0.shardChannels.isEmpty ? nil : $0.shardChannels }
+    }
+
+    // MARK: Shard channels
+
+    /// Wants shard channels `names` too.
     package mutating func add(_ names: [String]) -> [Action] {
         var actions: [Action] = []
         var newlyIgnored: [String] = []
@@ -52,6 +71,7 @@ package struct ShardedStateMachine: Sendable {
         var needRefresh = false
         for name in names {
             guard slots.contains(HashSlot(key: name)) else {
+                outside.insert(name)
                 if ignoredNames.insert(name).inserted { newlyIgnored.append(name) }
                 continue
             }
@@ -65,15 +85,17 @@ package struct ShardedStateMachine: Sendable {
         }
         if !newlyIgnored.isEmpty { actions.append(.ignored(names: newlyIgnored)) }
         for (address, (node, list)) in byNode.sorted(by: { $0.key < $1.key }) {
-            actions.append(assign(list, to: node, address: address))
+            assignShards(list, to: address)
+            actions += grant(.shardChannel, list, to: node)
         }
         if needRefresh { actions.append(.refreshTopology) }
         return actions
     }
 
-    /// No longer wants `names`.
+    /// No longer wants shard channels `names`.
     package mutating func remove(_ names: [String]) -> [Action] {
         var byNode: [String: [String]] = [:]
+        outside.subtract(names)
         for name in names where desired.remove(name) != nil {
             if unassigned.remove(name) != nil { continue }
             if let node = nodeOf.removeValue(forKey: name) {
@@ -82,59 +104,132 @@ package struct ShardedStateMachine: Sendable {
         }
         var actions: [Action] = []
         for (node, list) in byNode.sorted(by: { $0.key < $1.key }) {
-            actions.append(unassign(list, from: node))
+            actions += withdraw(.shardChannel, list, from: node)
         }
         return actions
     }
 
-    /// A new topology: route every wanted channel to its slot's master, moving what changed.
+    // MARK: Node-local names
+
+    /// Wants node-local channels or patterns `names` too, on every master that owns a slot.
+    package mutating func addNodeLocal(_ kind: SubscriptionKind, _ names: [String]) -> [Action] {
+        precondition(kind != .shardChannel, "shard channels are routed by slot, not node-local")
+        let new = Set(names).subtracting(nodeLocal[kind])
+        guard !new.isEmpty else { return [] }
+        nodeLocal[kind].formUnion(new)
+        guard map != nil else { return [.refreshTopology] }
+        let list = new.sorted()
+        return eventNodes.sorted { $0.key < $1.key }.flatMap { grant(kind, list, to: $0.value) }
+    }
+
+    /// No longer wants node-local channels or patterns `names`.
+    package mutating func removeNodeLocal(_ kind: SubscriptionKind, _ names: [String]) -> [Action] {
+        precondition(kind != .shardChannel, "shard channels are routed by slot, not node-local")
+        let gone = Set(names).intersection(nodeLocal[kind])
+        guard !gone.isEmpty else { return [] }
+        nodeLocal[kind].subtract(gone)
+        let list = gone.sorted()
+        return links.keys.sorted().flatMap { withdraw(kind, list, from: $0) }
+    }
+
+    // MARK: Topology
+
+    /// A new topology: route every wanted shard channel to its slot's master and the node-local names to
+    /// every master that owns a slot, moving what changed. Every addition comes before every removal, so a
+    /// node that keeps some names is never closed and reopened.
     package mutating func topologyChanged(_ newMap: ShardMap) -> [Action] {
         map = newMap
-        var removals: [String: [String]] = [:]
-        var additions: [String: (ClusterNode, [String])] = [:]
+        var additions: [String: (node: ClusterNode, names: SubscriptionSet)] = [:]
+        var removals: [String: SubscriptionSet] = [:]
         for name in desired {
             let current = nodeOf[name]
             let owner = newMap.owner(of: HashSlot(key: name))
             guard current != owner?.address else { continue }
-            if let current { removals[current, default: []].append(name) }
+            if let current { removals[current, default: SubscriptionSet()].shardChannels.insert(name) }
             if let owner {
-                additions[owner.address, default: (owner, [])].1.append(name)
+                additions[owner.address, default: (owner, SubscriptionSet())].names.shardChannels.insert(name)
+                nodeOf[name] = owner.address
                 unassigned.remove(name)
             } else {
                 nodeOf[name] = nil
                 unassigned.insert(name)
             }
         }
-        var actions: [Action] = []
-        // Add before removing, so a node that keeps some channels is never closed and reopened.
-        for (address, (node, list)) in additions.sorted(by: { $0.key < $1.key }) {
-            actions.append(assign(list, to: node, address: address))
+        let newEventNodes = Dictionary(newMap.mastersWithSlots.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
+        if !nodeLocal.isEmpty {
+            for (address, node) in newEventNodes where eventNodes[address] == nil {
+                additions[address, default: (node, SubscriptionSet())].names.channels.formUnion(nodeLocal.channels)
+                additions[address, default: (node, SubscriptionSet())].names.patterns.formUnion(nodeLocal.patterns)
+            }
+            for address in eventNodes.keys where newEventNodes[address] == nil {
+                removals[address, default: SubscriptionSet()].channels.formUnion(nodeLocal.channels)
+                removals[address, default: SubscriptionSet()].patterns.formUnion(nodeLocal.patterns)
+            }
         }
-        for (node, list) in removals.sorted(by: { $0.key < $1.key }) {
-            actions.append(unassign(list, from: node))
+        eventNodes = newEventNodes
+        var actions: [Action] = []
+        for (_, (node, names)) in additions.sorted(by: { $0.key < $1.key }) {
+            actions += grant(names, to: node)
+        }
+        for (node, names) in removals.sorted(by: { $0.key < $1.key }) {
+            actions += withdraw(names, from: node)
         }
         return actions
     }
 
-    private mutating func assign(_ names: [String], to node: ClusterNode, address: String) -> Action {
-        for name in names {
-            if let old = nodeOf[name], old != address { assignment[old]?.remove(name) }
-            nodeOf[name] = address
-        }
-        if assignment[address] == nil {
-            assignment[address] = Set(names)
-            return .openLink(node: node, names: names)
-        }
-        assignment[address]!.formUnion(names)
-        return .add(node: address, names: names)
+    // MARK: Opening, adding, removing, closing
+
+    private mutating func assignShards(_ names: [String], to address: String) {
+        for name in names { nodeOf[name] = address }
     }
 
-    private mutating func unassign(_ names: [String], from node: String) -> Action {
-        assignment[node]?.subtract(names)
-        if assignment[node]?.isEmpty ?? true {
-            assignment[node] = nil
-            return .closeLink(node: node)
+    private mutating func grant(_ kind: SubscriptionKind, _ names: [String], to node: ClusterNode) -> [Action] {
+        var set = SubscriptionSet()
+        set[kind] = Set(names)
+        return grant(set, to: node, order: [kind: names])
+    }
+
+    /// Adds `names` to `node`'s link, opening it when it is not open. `order` keeps the caller's order of
+    /// the names of a kind in the action.
+    private mutating func grant(_ names: SubscriptionSet, to node: ClusterNode, order: [SubscriptionKind: [String]] = [:]) -> [Action] {
+        guard !names.isEmpty else { return [] }
+        guard links[node.address] != nil else {
+            links[node.address] = names
+            return [.openLink(node: node, names: names)]
         }
-        return .remove(node: node, names: names)
+        var actions: [Action] = []
+        for kind in SubscriptionKind.allCases {
+            let new = names[kind].subtracting(links[node.address]![kind])
+            guard !new.isEmpty else { continue }
+            links[node.address]![kind].formUnion(new)
+            let list = order[kind]?.filter { new.contains($0) } ?? new.sorted()
+            actions.append(.add(node: node.address, kind: kind, names: list))
+        }
+        return actions
+    }
+
+    private mutating func withdraw(_ kind: SubscriptionKind, _ names: [String], from node: String) -> [Action] {
+        var set = SubscriptionSet()
+        set[kind] = Set(names)
+        return withdraw(set, from: node, order: [kind: names])
+    }
+
+    /// Removes `names` from `node`'s link, closing it when nothing is left.
+    private mutating func withdraw(_ names: SubscriptionSet, from node: String, order: [SubscriptionKind: [String]] = [:]) -> [Action] {
+        guard var held = links[node] else { return [] }
+        var removed: [(SubscriptionKind, [String])] = []
+        for kind in SubscriptionKind.allCases {
+            let gone = held[kind].intersection(names[kind])
+            guard !gone.isEmpty else { continue }
+            held[kind].subtract(gone)
+            removed.append((kind, order[kind]?.filter { gone.contains($0) } ?? gone.sorted()))
+        }
+        guard !removed.isEmpty else { return [] }
+        if held.isEmpty {
+            links[node] = nil
+            return [.closeLink(node: node)]
+        }
+        links[node] = held
+        return removed.map { .remove(node: node, kind: $0.0, names: $0.1) }
     }
 }

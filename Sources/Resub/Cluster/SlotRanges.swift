@@ -6,7 +6,11 @@ public struct SlotRanges: Sendable, Hashable, CustomStringConvertible {
     /// Every slot.
     public static let all = SlotRanges(uncheckedRanges: [0...(HashSlot.count - 1)])
 
-    private init(uncheckedRanges: [ClosedRange<Int>]) { ranges = uncheckedRanges }
+    /// Ranges already sorted, merged and within 0-16383 (none: no slot at all).
+    package init(uncheckedRanges: [ClosedRange<Int>]) { ranges = uncheckedRanges }
+
+    /// No slot at all (`--slots auto` before the group assigned any).
+    package static let none = SlotRanges(uncheckedRanges: [])
 
     /// Parses `a-b,c,d-e`.
     /// - Throws: ``ResubError`` (`invalidConfiguration`) naming the bad part.

@@ -18,9 +18,17 @@ package protocol LinkManager: AnyObject {
     var linkStates: [(node: String, state: LinkState)] { get }
     /// Why each link that is down went down last (node to reason).
     var lastErrors: [String: ResubError] { get }
+    /// Each link that holds keyspace/keyevent names, with how many it holds and how many are confirmed.
+    var nodeLocalLinks: [NodeLocalLinkState] { get }
 }
 
 extension NodeLink: LinkManager {
     package var linkStates: [(node: String, state: LinkState)] { [(node, state)] }
     package var lastErrors: [String: ResubError] { lastError.map { [node: $0] } ?? [:] }
+    package var nodeLocalLinks: [NodeLocalLinkState] {
+        let desired = self.desired.channels.union(self.desired.patterns).filter(KeyspaceEvents.isNodeLocal)
+        guard !desired.isEmpty else { return [] }
+        let confirmed = self.confirmed.channels.union(self.confirmed.patterns).filter(desired.contains)
+        return [NodeLocalLinkState(node: node, state: state, desired: desired.count, confirmed: confirmed.count)]
+    }
 }

@@ -43,4 +43,5 @@ package final class SentinelLink: LinkManager, @unchecked Sendable {
     package var confirmed: SubscriptionSet { link.confirmed }
     package var linkStates: [(node: String, state: LinkState)] { link.linkStates }
     package var lastErrors: [String: ResubError] { link.lastErrors }
+    package var nodeLocalLinks: [NodeLocalLinkState] { link.nodeLocalLinks }
 }

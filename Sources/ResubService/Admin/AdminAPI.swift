@@ -4,7 +4,8 @@ import Resub
 
 /// The admin HTTP API, answered on the loop thread:
 /// - `GET /healthz`: the process is alive (always 200).
-/// - `GET /readyz`: 200 when every link is healthy (connected and every subscription confirmed), else 503.
+/// - `GET /readyz`: 200 when every link is healthy (connected and every subscription confirmed), else 503;
+///   `keyspace` lists each node carrying keyspace/keyevent names with its state and confirmed count.
 /// - `GET /subscriptions`: the desired subscriptions as `{"channels":[…],"patterns":[…],"shard_channels":[…]}`.
 /// - `POST /subscriptions` with that shape adds them; `DELETE /subscriptions` removes them; both answer
 ///   with the resulting desired set. In cluster mode these go through the sharded manager like any change.
@@ -28,7 +29,9 @@ package final class AdminAPI: @unchecked Sendable {
             return json(200, ["status": "ok"])
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
             let (states, errors) = subscriber.withLinks { ($0.linkStates, $0.lastErrors) }
-            let ready = !states.isEmpty && states.allSatisfy { $0.state == .healthy }
+            let split = subscriber.withLinks { ($0 as? ShardedManager)?.splitStatus }
+            // A split member may own no channel at all, so no link: it is ready once it holds its lease.
+            let ready = (split.map(\.leaseHeld) ?? !states.isEmpty) && states.allSatisfy { $0.state == .healthy }
             let links = states.map { link -> [String: String] in
                 var entry = ["node": link.node, "state": link.state.rawValue]
                 if link.state != .healthy, let error = errors[link.node] {
@@ -38,7 +41,19 @@ package final class AdminAPI: @unchecked Sendable {
                 return entry
             }
             var body: [String: Any] = ["ready": ready, "links": links]
-            if let monitor = subscriber.sentinelMonitor { body["sentinel"] = Self.object(monitor) }
+            if let monitor = subscriber.withLinks({ ($0 as? SentinelLink)?.monitor }) { body["sentinel"] = Self.object(monitor) }
+            // Keyspace/keyevent names: each node that carries them (every master in cluster mode).
+            let nodeLocal = subscriber.withLinks { $0.nodeLocalLinks }
+            if !nodeLocal.isEmpty {
+                body["keyspace"] = nodeLocal.map { ["node": $0.node, "state": $0.state.rawValue, "subscriptions": $0.desired, "confirmed": $0.confirmed] as [String: Any] }
+            }
+            if let split {
+                body["split"] = [
+                    "group": split.group, "member": split.member, "members": split.members, "lease": split.leaseHeld,
+                    "ranges": split.ranges, "slots": split.slots, "broadcast": split.broadcast,
+                    "acquiring_blocks": split.acquiring, "releasing_blocks": split.releasing, "settled": split.isSettled,
+                ] as [String: Any]
+            }
             return json(ready ? 200 : 503, body)
         default:
             break

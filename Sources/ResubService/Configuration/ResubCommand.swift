@@ -25,8 +25,14 @@ package struct ResubCommand: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Cluster mode: the --url values are seeds; the topology comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7).")
     var cluster: Bool?
 
-    @Option(help: ArgumentHelp("Cluster mode: serve only shard channels whose hash slot is in these ranges, e.g. 0-5460,10923-16383.", valueName: "RANGES"))
+    @Option(help: ArgumentHelp("Cluster mode: serve only shard channels whose hash slot is in these ranges, e.g. 0-5460,10923-16383; or auto: share the slots with the live members of the split group.", valueName: "RANGES|auto"))
     var slots: String?
+
+    // --slots auto (the automatic split).
+    @Option(help: ArgumentHelp("With --slots auto: the split group's name; instances of one group share the slots. (default: resub)", valueName: "NAME"))
+    var splitGroup: String?
+    @Option(help: ArgumentHelp("With --slots auto: a member's lease in seconds; a dead member's slots move within this plus 1 s. (default: 5)", valueName: "S"))
+    var memberTtl: String?
 
     @Option(name: .customLong("channel"), help: ArgumentHelp("SUBSCRIBE this channel (repeatable).", valueName: "NAME"))
     var channels: [String] = []
@@ -159,6 +165,8 @@ package struct ResubCommand: AsyncParsableCommand {
         set("urls", urls)
         set("cluster", cluster)
         set("slots", slots)
+        set("split_group", splitGroup)
+        set("member_ttl", memberTtl)
         set("channels", channels)
         set("patterns", patterns)
         set("shard_channels", shardChannels)

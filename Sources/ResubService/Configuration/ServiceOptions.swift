@@ -32,6 +32,8 @@ package struct ServiceOptions: Sendable {
     package var cluster = false
     /// Cluster mode: the shard channel slots this instance serves.
     package var slots = SlotRanges.all
+    /// Cluster mode, `--slots auto`: the split group this instance joins.
+    package var split: SplitConfiguration?
     /// Names per (P/S)SUBSCRIBE command.
     package var replayBatch = 1000
     /// The most bytes of messages queued for the sink before new ones are dropped (counted).
@@ -169,11 +171,20 @@ package struct ServiceOptions: Sendable {
         }
         if let text = s.string("slots") {
             guard cluster else { throw SettingsError("\(s.name(of: "slots")) needs cluster mode (--cluster)") }
-            do {
-                slots = try SlotRanges(parsing: text)
-            } catch {
-                throw SettingsError("\(s.name(of: "slots")): \(error.message)")
+            if text == "auto" {
+                let ttl = try s.seconds("member_ttl") ?? .seconds(5)
+                guard ttl >= .seconds(1) else { throw SettingsError("\(s.name(of: "member_ttl")) must be at least 1 second") }
+                split = SplitConfiguration(group: s.string("split_group") ?? "resub", memberTTL: ttl)
+            } else {
+                do {
+                    slots = try SlotRanges(parsing: text)
+                } catch {
+                    throw SettingsError("\(s.name(of: "slots")): \(error.message)")
+                }
             }
+        }
+        for key in ["split_group", "member_ttl"] where s[key] != nil && split == nil {
+            throw SettingsError("\(s.name(of: key)) needs --slots auto")
         }
         adminToken = s.string("admin_token").flatMap { $0.isEmpty ? nil : $0 }
         if let text = s.string("admin") {
@@ -278,7 +289,10 @@ package struct ServiceOptions: Sendable {
             endpoint: endpoints[0], clientName: clientName, protocolPreference: protocolPreference,
             initialSubscriptions: subscriptions, replayBatchSize: replayBatch, connectTimeout: connectTimeout,
             backoff: backoff, pingInterval: pingInterval, pingTimeout: pingTimeout)
-        if cluster { configuration.cluster = ClusterConfiguration(seeds: endpoints, slots: slots) }
+        if cluster {
+            configuration.cluster = ClusterConfiguration(seeds: endpoints, slots: slots)
+            configuration.cluster?.split = split
+        }
         configuration.sentinel = sentinel
         configuration.tls = tls
         return configuration

@@ -45,7 +45,7 @@ package struct Settings: Sendable {
 
     /// Every setting the service knows, by its YAML key.
     package static let keys: [String: Kind] = [
-        "urls": .list, "cluster": .bool, "slots": .string,
+        "urls": .list, "cluster": .bool, "slots": .string, "split_group": .string, "member_ttl": .seconds,
         "channels": .list, "patterns": .list, "shard_channels": .list,
         "format": .string, "client_name": .string, "count": .int, "log_format": .string, "protocol": .string,
         "connect_timeout": .seconds, "ping_interval": .seconds, "ping_timeout": .seconds,

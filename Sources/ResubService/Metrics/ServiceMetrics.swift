@@ -39,6 +39,7 @@ package final class ServiceMetrics: Sendable {
         var writtenSoFar = 0
         var linkStates: [String: LinkState] = [:]
         var webhookSoFar = WebhookCounters()
+        var nodeLocalNodes: Set<String> = []
     }
 
     /// The help text of every family, by name (one place, so a family's help is the same for every label set).
@@ -64,6 +65,9 @@ package final class ServiceMetrics: Sendable {
         "resub_stream_entries_read_total": "Stream entries read.",
         "resub_sentinel_master_changes_total": "Sentinel mode: moves to a new master after a failover.",
         "resub_sentinel_errors_total": "Sentinel mode: sentinels skipped (down, refusing, naming a node that is not the master).",
+        "resub_keyspace_subscriptions": "Keyspace/keyevent channels and patterns each node carries, desired and confirmed.",
+        "resub_split_handoffs_total": "--slots auto: slot blocks (16 slots; or the plain channels) taken on or given up, by direction.",
+        "resub_split_owned_slots": "--slots auto: hash slots this member serves.",
     ]
 
     private static func descriptor(_ name: String) -> MetricNameDescriptor {
@@ -156,6 +160,12 @@ package final class ServiceMetrics: Sendable {
             sentinelMasterChanges.increment()
         case .sentinelSkipped:
             sentinelErrors.increment()
+        case .splitChanged(let change):
+            // --slots auto: blocks handed over in each direction, and the slots owned now.
+            for (direction, blocks) in [("gained", change.gainedBlocks), ("released", change.releasedBlocks)] where blocks > 0 {
+                counter("resub_split_handoffs_total", [("direction", direction)]).increment(by: Int64(blocks))
+            }
+            gauge("resub_split_owned_slots", []).set(Int64(change.slots))
         default:
             break
         }
@@ -197,6 +207,22 @@ package final class ServiceMetrics: Sendable {
         }
         if delta > 0 { written.increment(by: Int64(delta)) }
         queueBytes.set(Int64(bytes))
+    }
+
+    /// Keyspace/keyevent subscriptions per node (called at scrape, on the loop):
+    /// `resub_keyspace_subscriptions{node,status="desired"|"confirmed"}`. A node no longer carrying them is
+    /// set to 0 rather than left at its last value.
+    package func nodeLocal(_ links: [NodeLocalLinkState]) {
+        let current = Dictionary(links.map { ($0.node, ($0.desired, $0.confirmed)) }, uniquingKeysWith: { a, _ in a })
+        let nodes = state.withLock { s -> Set<String> in
+            defer { s.nodeLocalNodes = Set(current.keys) }
+            return s.nodeLocalNodes.union(current.keys)
+        }
+        for node in nodes {
+            let (desired, confirmed) = current[node] ?? (0, 0)
+            Self.gauge(registry, "resub_keyspace_subscriptions", [("node", node), ("status", "desired")]).set(Int64(desired))
+            Self.gauge(registry, "resub_keyspace_subscriptions", [("node", node), ("status", "confirmed")]).set(Int64(confirmed))
+        }
     }
 
     /// The Prometheus text, with the scrape-time gauges refreshed and the process's figures read.

@@ -11,10 +11,12 @@ extension ServiceRunner {
             } else {
                 logger.info("\(event)")
             }
-        case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed, .sentinelSkipped:
+        case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed, .keyspaceEventsDisabled, .sentinelSkipped:
             logger.warning("\(event)")
         case .topologyChanged, .shardChannelsIgnored, .masterChanged:
             logger.info("\(event)")
+        case .splitChanged(let change):
+            if change.reason == "lease lost" { logger.warning("\(event)") } else { logger.info("\(event)") }
         case .subscriptionFailed:
             logger.error("\(event)")
         case .resubscribed, .shutdown:

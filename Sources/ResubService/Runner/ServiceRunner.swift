@@ -74,6 +74,15 @@ package final class ServiceRunner: Sendable {
 
         let reason = await stopRequested()
         logger.info("stopping", metadata: ["reason": "\(reason)"])
+        // A split group member hands its slots off first (bounded), still delivering meanwhile.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            loop.execute {
+                subscriber.withLinks { links in
+                    guard let manager = links as? ShardedManager else { return continuation.resume() }
+                    manager.leaveSplitGroup { continuation.resume() }
+                }
+            }
+        }
         await subscriber.shutdown()
         _ = await sink.drain(timeout: options.shutdownTimeout, logger: logger)
         await sink.close()
@@ -140,6 +149,7 @@ package final class ServiceRunner: Sendable {
         guard let admin = options.admin else { return }
         let api = AdminAPI(subscriber: subscriber, token: options.adminToken, metrics: {
             sink.reportMetrics(to: metrics)
+            metrics.nodeLocal(subscriber.withLinks { $0.nodeLocalLinks })
             return metrics.scrape(desired: subscriber.withLinks { $0.desired })
         })
         do {
