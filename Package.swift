@@ -17,10 +17,13 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        // 4.x imports FoundationEssentials, not Foundation: no ICU in the service (issue 14).
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        // `swift package generate-documentation --target Resub` (the DocC catalog in Sources/Resub/Resub.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // libevent, through pkg-config (libevent_pthreads requires libevent). Only LibeventLoop imports it.
@@ -29,6 +32,14 @@ let package = Package(
             pkgConfig: "libevent_pthreads",
             providers: [.apt(["libevent-dev"])]
         ),
+        // libyaml's event parser, through pkg-config: the --config file is read without building a tree.
+        .systemLibrary(
+            name: "CLibYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+        // glibc's malloc_trim: the allocator's free memory is given back after a large configuration is read.
+        .systemLibrary(name: "CMalloc"),
         // The Redis serialization protocol: values, an incremental parser, an encoder. No I/O.
         .target(name: "RESP", swiftSettings: strict),
         // One event_base on one thread: inbox, timers, signals, sockets. The only importer of CLibevent.
@@ -40,6 +51,7 @@ let package = Package(
                 "RESP", "LibeventLoop",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict
         ),
@@ -47,10 +59,9 @@ let package = Package(
         .target(
             name: "ResubService",
             dependencies: [
-                "Resub", "RESP", "LibeventLoop",
+                "Resub", "RESP", "LibeventLoop", "CLibYAML", "CMalloc",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Yams", package: "Yams"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -116,7 +127,11 @@ let package = Package(
         ),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["Resub", "ResubService", "RESP", "LibeventLoop", "TestSupport", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Resub", "ResubService", "RESP", "LibeventLoop", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             swiftSettings: strict
         ),
     ]

@@ -10,9 +10,7 @@ BENCH=${BENCH_DIR:-$ROOT/../shared/bench}
 RUNS=${1:-5}
 export BENCH_OUT=${BENCH_OUT:-/tmp/resub-bench}
 if ! dpkg -s libhiredis-dev >/dev/null 2>&1; then apt-get install -y -qq libhiredis-dev >/dev/null; fi
-# Statically linked (Swift runtime and Foundation): about 5 MiB less resident memory than the shared build.
-(cd "$ROOT" && swift build -c release --product resub --static-swift-stdlib --scratch-path .build-static >/dev/null)
-BIN=$ROOT/.build-static/release/resub
+BIN=$("$ROOT/scripts/build-release.sh" 2>/dev/null)   # the statically linked artefact
 export SUB_CMD="$BIN --url redis://{host}:{port} --channel {channel} --count {n}"
 OUT=$(mktemp)
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -r)"

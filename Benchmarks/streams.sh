@@ -7,8 +7,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=${1:-200000}; RUNS=${2:-3}; PORT=${PORT:-6397}
 OUT=${BENCH_OUT:-/tmp/resub-bench}; mkdir -p "$OUT/rstreams"
-(cd "$ROOT" && swift build -c release --product resub >/dev/null)
-BIN=$ROOT/.build/release/resub
+BIN=$("$ROOT/scripts/build-release.sh" 2>/dev/null)   # the statically linked artefact
 redis-server --port "$PORT" --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --dir "$OUT/rstreams" --pidfile "$OUT/rstreams/pid" --logfile "$OUT/rstreams/log"
 trap 'kill $(cat "$OUT/rstreams/pid") 2>/dev/null || true' EXIT
 for _ in $(seq 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.05; done

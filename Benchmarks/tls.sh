@@ -13,8 +13,7 @@ if [ ! -f server.crt ]; then
   printf "subjectAltName=DNS:localhost,IP:127.0.0.1\n" > ext.cnf
   openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 2 -extfile ext.cnf 2>/dev/null
 fi
-(cd "$ROOT" && swift build -c release --product resub >/dev/null)
-BIN=$ROOT/.build/release/resub
+BIN=$("$ROOT/scripts/build-release.sh" 2>/dev/null)   # the statically linked artefact
 PLAIN=${PLAIN_PORT:-6470}; TLS=${TLS_PORT:-6471}
 redis-server --port "$PLAIN" --tls-port "$TLS" --tls-cert-file server.crt --tls-key-file server.key --tls-ca-cert-file ca.crt \
   --tls-auth-clients no --bind 127.0.0.1 --save '' --appendonly no --daemonize yes --dir "$OUT" --pidfile "$OUT/pid" --logfile "$OUT/log" \

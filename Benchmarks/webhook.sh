@@ -8,8 +8,7 @@ BENCH=${BENCH_DIR:-$ROOT/../shared/bench}
 N=${1:-500000}; S=${2:-64}; RUNS=${3:-3}
 OUT=${BENCH_OUT:-/tmp/resub-bench}; mkdir -p "$OUT"
 gcc -O2 -o "$OUT/blaster" "$BENCH/blaster.c"
-(cd "$ROOT" && swift build -c release --product resub >/dev/null)
-BIN=$ROOT/.build/release/resub
+BIN=$("$ROOT/scripts/build-release.sh" 2>/dev/null)   # the statically linked artefact
 for run in $(seq 1 "$RUNS"); do
   "$OUT/blaster" -p 7720 -n "$N" -s "$S" -c ch -r 1 -t 30 >/dev/null 2>&1 &
   BL=$!

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs what resub needs to build, run and test on Debian (run as root): libevent (with its OpenSSL
-# bufferevents), libssl, redis-server and redis-tools; for the tests, promtool (Debian's prometheus package, which
+# bufferevents), libssl, libyaml (the --config reader), redis-server and redis-tools; for the tests, promtool (Debian's prometheus package, which
 # lints /metrics) and the standardwebhooks Python package (which verifies webhook signatures). Does nothing when
 # they are already there.
 set -euo pipefail
 need=()
 dpkg -s libevent-dev >/dev/null 2>&1 || need+=(libevent-dev)
 dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+dpkg -s libyaml-dev >/dev/null 2>&1 || need+=(libyaml-dev)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-swift build -c release --product resub >&2
+BIN=$(scripts/build-release.sh)   # the statically linked release build, as in deploy/ and Benchmarks/
 URL=${REDIS_URL:-redis://127.0.0.1:6379}
 started=""
 if ! redis-cli -u "$URL" ping >/dev/null 2>&1; then
@@ -21,7 +21,7 @@ cleanup() { [ -n "${resub_pid:-}" ] && kill "$resub_pid" 2>/dev/null; [ -n "$sta
 trap cleanup EXIT INT TERM
 args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(--channel orders --pattern 'news.*' --shard-channel 'user:{42}')
-.build/release/resub --url "$URL" "${args[@]}" &
+"$BIN" --url "$URL" "${args[@]}" &
 resub_pid=$!
 ( sleep 1
   redis-cli -u "$URL" publish orders '{"id":1,"total":9.5}' >/dev/null

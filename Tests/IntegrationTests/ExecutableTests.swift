@@ -1,6 +1,7 @@
 import Foundation
 import LibeventLoop
 import RESP
+import ResubService
 import Synchronization
 import Testing
 import TestSupport
@@ -325,6 +326,37 @@ struct ExecutableTests {
         try client.publish("late", "finally")
         #expect(await resub.waitForExit(timeout: .seconds(10)) == .exited(0), "stderr: \(resub.stderrText)")
         #expect(try resub.stdoutLines.map { try parseJSONObject($0)["payload"] as? String } == ["finally"])
+    }
+
+    // MARK: Command line as users expect it
+
+    @Test("--version prints the version and exits 0, with nothing to subscribe")
+    func version() async throws {
+        let resub = try ResubProcess(["--version"])
+        defer { resub.kill() }
+        #expect(await resub.waitForExit(timeout: .seconds(10)) == .exited(0), "stderr: \(resub.stderrText)")
+        #expect(String(decoding: resub.stdout, as: UTF8.self) == "\(ResubVersion.current)\n")
+    }
+
+    @Test("--url with a bad value is reported as --url, the option the user wrote")
+    func badURLNamesTheFlag() async throws {
+        let resub = try ResubProcess(["--url", "http://x", "--channel", "c"])
+        defer { resub.kill() }
+        #expect(await resub.waitForExit(timeout: .seconds(10)) == .exited(64))
+        #expect(resub.stderrText.contains("--url:"), "stderr: \(resub.stderrText)")
+        #expect(!resub.stderrText.contains("--urls"), "stderr: \(resub.stderrText)")
+    }
+
+    @Test("the completion scripts shipped in deploy/completions are what this build generates", arguments: ["bash", "zsh", "fish"])
+    func completionScripts(shell: String) async throws {
+        let resub = try ResubProcess(["--generate-completion-script", shell])
+        defer { resub.kill() }
+        #expect(await resub.waitForExit(timeout: .seconds(10)) == .exited(0), "stderr: \(resub.stderrText)")
+        let generated = String(decoding: resub.stdout, as: UTF8.self)
+        #expect(generated.contains("shard-channel"))
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let shipped = try String(contentsOf: root.appendingPathComponent("deploy/completions/resub.\(shell)"), encoding: .utf8)
+        #expect(shipped == generated, "deploy/completions/resub.\(shell) is stale: run scripts/generate-completions.sh")
     }
 }
 

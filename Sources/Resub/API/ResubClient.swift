@@ -22,8 +22,16 @@ public final class ResubClient: Sendable {
         var shutDown = false
     }
 
-    /// Creates the client and its loop thread.
-    public init() {}
+    /// Opens when ``shutdown(deadline:)`` has finished: ends ``run()`` (Service) whoever shut the client down.
+    package let shutDownLatch = ShutdownLatch()
+    /// How long ``run()``'s graceful shutdown may spend draining and closing.
+    package let shutdownDeadline: Duration
+
+    /// Creates the client and its loop thread. `shutdownDeadline` bounds a graceful shutdown in a
+    /// `ServiceGroup` (see ``run()``).
+    public init(shutdownDeadline: Duration = .seconds(5)) {
+        self.shutdownDeadline = shutdownDeadline
+    }
 
     /// A subscriber on this client's loop.
     public func subscriber(_ configuration: SubscriberConfiguration) -> Subscriber {
@@ -31,6 +39,9 @@ public final class ResubClient: Sendable {
         members.withLock { $0.subscribers.append(subscriber) }
         return subscriber
     }
+
+    /// The subscribers made so far (for the graceful drain in ``run()``).
+    package var subscribers: [Subscriber] { members.withLock { $0.subscribers } }
 
     /// A stream reader on this client's loop.
     public func streamReader(_ configuration: StreamReaderConfiguration) -> BlockingReader {
@@ -67,5 +78,6 @@ public final class ResubClient: Sendable {
         let loop = self.loop
         await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in loop.execute { c.resume() } }
         loop.shutdown()
+        shutDownLatch.open()
     }
 }

@@ -21,6 +21,10 @@ public final class Subscriber: Sendable {
     private let batchContinuation: AsyncStream<MessageBatch>.Continuation
     private let eventContinuation: AsyncStream<SubscriberEvent>.Continuation
     private let state = Box(State())
+    /// Opens when ``shutdown()`` has finished: ends ``run()`` (Service) whoever shut the subscriber down.
+    package let shutDownLatch = ShutdownLatch()
+    /// How long ``run()``'s graceful shutdown may spend draining before it closes anyway.
+    package let shutdownDeadline: Duration
 
     private struct State {
         var shutDown = false
@@ -59,6 +63,7 @@ public final class Subscriber: Sendable {
     ) {
         self.loop = loop
         self.ownsLoop = ownsLoop
+        self.shutdownDeadline = configuration.shutdownDeadline
         let (batches, batchContinuation) = AsyncStream.makeStream(
             of: MessageBatch.self, bufferingPolicy: .bufferingOldest(max(1, configuration.messageBufferBatches)))
         let (events, eventContinuation) = AsyncStream.makeStream(of: SubscriberEvent.self, bufferingPolicy: .bufferingNewest(10_000))
@@ -218,6 +223,7 @@ public final class Subscriber: Sendable {
         batchContinuation.finish()
         eventContinuation.finish()
         if ownsLoop { loop.shutdown() }
+        shutDownLatch.open()
     }
 }
 

@@ -35,6 +35,9 @@ public struct SubscriberConfiguration: Sendable {
     /// TLS for `rediss://` endpoints (and every cluster node found from a TLS seed): CA bundle, client
     /// certificate. Nil with a `rediss://` URL means the system CA bundle with full verification.
     public var tls: TLSContext?
+    /// How long a graceful shutdown (``Subscriber/run()`` in a `ServiceGroup`) may spend draining, that is
+    /// unsubscribing and receiving what was already sent, before it closes the connection anyway.
+    public var shutdownDeadline: Duration = .seconds(5)
 
     /// Creates a configuration for `endpoint`.
     public init(

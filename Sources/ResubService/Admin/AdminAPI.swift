@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import LibeventLoop
 import Resub
 
@@ -40,21 +44,19 @@ package final class AdminAPI: @unchecked Sendable {
                 }
                 return entry
             }
-            var body: [String: Any] = ["ready": ready, "links": links]
-            if let monitor = subscriber.withLinks({ ($0 as? SentinelLink)?.monitor }) { body["sentinel"] = Self.object(monitor) }
-            // Keyspace/keyevent names: each node that carries them (every master in cluster mode).
             let nodeLocal = subscriber.withLinks { $0.nodeLocalLinks }
-            if !nodeLocal.isEmpty {
-                body["keyspace"] = nodeLocal.map { ["node": $0.node, "state": $0.state.rawValue, "subscriptions": $0.desired, "confirmed": $0.confirmed] as [String: Any] }
-            }
-            if let split {
-                body["split"] = [
-                    "group": split.group, "member": split.member, "members": split.members, "lease": split.leaseHeld,
-                    "ranges": split.ranges, "slots": split.slots, "broadcast": split.broadcast,
-                    "acquiring_blocks": split.acquiring, "releasing_blocks": split.releasing, "settled": split.isSettled,
-                ] as [String: Any]
-            }
-            return json(ready ? 200 : 503, body)
+            return json(ready ? 200 : 503, Readiness(
+                ready: ready, links: links,
+                keyspace: nodeLocal.isEmpty ? nil : nodeLocal.map {
+                    .init(node: $0.node, state: $0.state.rawValue, subscriptions: $0.desired, confirmed: $0.confirmed)
+                },
+                split: split.map {
+                    .init(
+                        group: $0.group, member: $0.member, members: $0.members, lease: $0.leaseHeld, ranges: $0.ranges,
+                        slots: $0.slots, broadcast: $0.broadcast, acquiring_blocks: $0.acquiring,
+                        releasing_blocks: $0.releasing, settled: $0.isSettled)
+                },
+                sentinel: subscriber.withLinks { ($0 as? SentinelLink)?.monitor }.map(Self.sentinel)))
         default:
             break
         }
@@ -89,29 +91,30 @@ package final class AdminAPI: @unchecked Sendable {
     }
 
     /// `{"channels":[…],"patterns":[…],"shard_channels":[…]}`, names sorted.
-    package static func object(_ set: SubscriptionSet) -> [String: Any] {
-        var result: [String: Any] = [:]
+    package static func object(_ set: SubscriptionSet) -> [String: [String]] {
+        var result: [String: [String]] = [:]
         for kind in SubscriptionKind.allCases { result[kind.jsonKey] = set[kind].sorted() }
         return result
     }
 
     /// Parses a subscriptions body; unknown keys and non-string names are errors.
     package static func parse(_ body: [UInt8]) throws(SettingsError) -> SubscriptionSet {
-        let object: Any
+        let lists: [String: [String]]
         do {
-            object = try JSONSerialization.jsonObject(with: Data(body))
+            lists = try JSONDecoder().decode([String: [String]].self, from: Data(body))
+        } catch DecodingError.typeMismatch(_, let context) where !context.codingPath.isEmpty {
+            throw SettingsError("'\(context.codingPath[0].stringValue)' must be a list of non-empty strings")
+        } catch DecodingError.typeMismatch {
+            throw SettingsError("body must be an object like {\"channels\":[\"a\"],\"patterns\":[],\"shard_channels\":[]}")
         } catch {
             throw SettingsError("body is not JSON")
         }
-        guard let dictionary = object as? [String: Any] else {
-            throw SettingsError("body must be an object like {\"channels\":[\"a\"],\"patterns\":[],\"shard_channels\":[]}")
-        }
         var set = SubscriptionSet()
-        for (key, value) in dictionary {
+        for (key, names) in lists {
             guard let kind = SubscriptionKind.allCases.first(where: { $0.jsonKey == key }) else {
                 throw SettingsError("unknown key '\(key)' (use channels, patterns, shard_channels)")
             }
-            guard let names = value as? [String], !names.contains("") else {
+            guard !names.contains("") else {
                 throw SettingsError("'\(key)' must be a list of non-empty strings")
             }
             set[kind] = Set(names)
@@ -119,8 +122,30 @@ package final class AdminAPI: @unchecked Sendable {
         return set
     }
 
-    private func json(_ status: Int, _ object: [String: Any]) -> HTTPResponse {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+    /// The `/readyz` body.
+    /// The /readyz body; `keyspace` and `split` appear only when they apply.
+    struct Readiness: Encodable {
+        /// One node carrying keyspace/keyevent names (every master in cluster mode).
+        struct NodeLocal: Encodable {
+            let node: String, state: String, subscriptions: Int, confirmed: Int
+        }
+        /// This member of a `--slots auto` group.
+        struct Split: Encodable {
+            let group: String, member: String, members: Int, lease: Bool, ranges: String, slots: Int, broadcast: Bool
+            let acquiring_blocks: Int, releasing_blocks: Int, settled: Bool
+        }
+        let ready: Bool
+        let links: [[String: String]]
+        let keyspace: [NodeLocal]?
+        let split: Split?
+        /// Sentinel mode: the master and the sentinels (see AdminAPI+Sentinel.swift).
+        let sentinel: Sentinel?
+    }
+
+    private func json(_ status: Int, _ value: some Encodable) -> HTTPResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(value)) ?? Data("{}".utf8)
         return HTTPResponse(status: status, headers: [("Content-Type", "application/json")], body: Array(data) + [10])
     }
 }

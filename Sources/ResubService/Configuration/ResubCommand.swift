@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Resub
 
 /// The `resub` command line (see CLI.md for the contract). Every option can also come from the environment
@@ -13,8 +17,10 @@ package struct ResubCommand: AsyncParsableCommand {
             Subscribes to channels, patterns and shard channels and writes every message to stdout as a JSON \
             line. Reconnects forever with backoff and replays every subscription. Every option can also be set \
             as RESUB_<OPTION> in the environment (e.g. RESUB_PING_INTERVAL=2) or in the --config YAML file \
-            (e.g. ping_interval: 2); flags win over the environment, which wins over the file.
-            """)
+            (e.g. ping_interval: 2); flags win over the environment, which wins over the file. Shell \
+            completion: resub --generate-completion-script bash|zsh|fish (shipped in deploy/completions).
+            """,
+        version: ResubVersion.current)
 
     @Option(help: ArgumentHelp("YAML file with the same settings (keys: urls, cluster, channels, patterns, shard_channels, …). SIGHUP re-reads it.", valueName: "FILE"))
     var config: String?
@@ -210,25 +216,28 @@ package struct ResubCommand: AsyncParsableCommand {
         return s
     }
 
-    /// Resolves flags, environment and file (read now) into validated options.
+    /// Resolves flags, environment and file (read now) into validated options, then gives the memory the raw
+    /// settings used (a large file's lists) back to the system.
     package func options(environment: [String: String]) throws(SettingsError) -> ServiceOptions {
+        let options = try layeredOptions(environment: environment)
+        FreeMemory.giveBack()
+        return options
+    }
+
+    private func layeredOptions(environment: [String: String]) throws(SettingsError) -> ServiceOptions {
         var settings = flagSettings
         settings.addEnvironment(environment)
         if let path = config ?? environment["RESUB_CONFIG"] {
-            let contents: String
-            do {
-                contents = try String(contentsOfFile: path, encoding: .utf8)
-            } catch {
-                throw SettingsError("--config: cannot read \(path): \(error.localizedDescription)")
-            }
-            try settings.addFile(path: path, contents: contents)
+            try settings.addFile(path: path)
         }
         return try ServiceOptions(settings: settings)
     }
 
-    package func validate() throws {
+    /// The options at start-up: a configuration error becomes a usage error (exit 64, the message naming the
+    /// option). The file is read here, once, not also in `validate()`: a large file costs its parse only once.
+    package func startupOptions(environment: [String: String]) throws(ValidationError) -> ServiceOptions {
         do {
-            _ = try options(environment: ProcessInfo.processInfo.environment)
+            return try options(environment: environment)
         } catch {
             throw ValidationError(error.description)
         }
@@ -241,12 +250,7 @@ package struct ResubCommand: AsyncParsableCommand {
     /// Runs the service with these options (the entry point of the executable).
     package func runService() async throws {
         let environment = ProcessInfo.processInfo.environment
-        let options: ServiceOptions
-        do {
-            options = try self.options(environment: environment)
-        } catch {
-            throw ValidationError(error.description)
-        }
+        let options = try startupOptions(environment: environment)
         let reload: @Sendable () throws(SettingsError) -> ServiceOptions = { [self] () throws(SettingsError) in
             try self.options(environment: environment)
         }

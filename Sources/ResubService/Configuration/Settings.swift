@@ -1,5 +1,3 @@
-import Foundation
-import Yams
 
 /// Where a setting came from; errors name the key the way the user wrote it there.
 package enum SettingSource: Sendable, Equatable {
@@ -13,7 +11,7 @@ package enum SettingSource: Sendable, Equatable {
     /// How to name `key` in a message: `--ping-interval`, `RESUB_PING_INTERVAL`, `ping_interval (in resub.yaml)`.
     package func name(of key: String) -> String {
         switch self {
-        case .flag: return "--" + key.replacingUnderscores()
+        case .flag: return "--" + (Settings.flagNames[key] ?? key.replacingUnderscores())
         case .environment(let variable): return variable
         case .file(let path): return "\(key) (in \(path))"
         }
@@ -60,6 +58,13 @@ package struct Settings: Sendable {
         "sentinels": .list, "sentinel_master": .string, "sentinel_password_file": .string, "sentinel_password": .string,
     ]
 
+    /// The command-line spelling of the keys whose flag is not the key with `-` for `_` (repeatable flags
+    /// are singular): errors must name `--url`, the option the user wrote, not `--urls`.
+    package static let flagNames: [String: String] = [
+        "urls": "url", "channels": "channel", "patterns": "pattern", "shard_channels": "shard-channel",
+        "webhook_headers": "webhook-header", "streams": "stream",
+    ]
+
     private(set) var values: [String: (Value, SettingSource)] = [:]
 
     package init() {}
@@ -89,62 +94,14 @@ package struct Settings: Sendable {
         if let url = environment["REDIS_URL"] { setIfAbsent("urls", .list([url]), from: .environment("REDIS_URL")) }
     }
 
-    /// Adds the YAML file's settings, below what is set.
+    /// Adds the YAML file's settings, below what is set. The file is read as a stream of events: a large file's
+    /// document tree is never built.
     /// - Throws: ``SettingsError`` naming the file and key: unreadable file, not a mapping, unknown key, wrong type.
-    package mutating func addFile(path: String, contents: String) throws(SettingsError) {
-        let loaded: Any?
-        do {
-            loaded = try Yams.load(yaml: contents)
-        } catch {
-            // Only where, never the snippet: the offending line may hold a password.
-            let text = "\(error)"
-            let position = text.firstRange(of: /line \d+/).map { " at " + String(text[$0]) } ?? ""
-            throw SettingsError("\(path): not valid YAML\(position)")
-        }
-        guard let loaded else { return }  // an empty file
-        guard let mapping = loaded as? [String: Any] else {
-            throw SettingsError("\(path): the top level must be a mapping of settings (key: value)")
-        }
-        for key in mapping.keys.sorted() {
-            guard let kind = Self.keys[key] else {
-                let known = Self.keys.keys.sorted().joined(separator: ", ")
-                throw SettingsError("\(path): unknown key '\(key)' (known keys: \(known))")
-            }
-            let raw = mapping[key]!
-            let source = SettingSource.file(path)
-            if raw is NSNull { continue }
-            switch kind {
-            case .list:
-                if let list = raw as? [Any] {
-                    var items: [String] = []
-                    for item in list {
-                        guard let text = Self.scalarText(item) else {
-                            throw SettingsError("\(source.name(of: key)): every item must be a string")
-                        }
-                        items.append(text)
-                    }
-                    setIfAbsent(key, .list(items), from: source)
-                } else if let text = Self.scalarText(raw) {
-                    setIfAbsent(key, .list([text]), from: source)
-                } else {
-                    throw SettingsError("\(source.name(of: key)): expected a list")
-                }
-            default:
-                guard let text = Self.scalarText(raw) else {
-                    throw SettingsError("\(source.name(of: key)): expected a single value, not a list or mapping")
-                }
-                setIfAbsent(key, .scalar(text), from: source)
-            }
-        }
-    }
-
-    private static func scalarText(_ value: Any) -> String? {
-        switch value {
-        case let s as String: return s
-        case let b as Bool: return b ? "true" : "false"
-        case let i as Int: return String(i)
-        case let d as Double: return String(d)
-        default: return nil
+    package mutating func addFile(path: String) throws(SettingsError) {
+        var parser = SettingsFileParser(path: path)
+        try YAMLEventReader.read(path: path) { (event) throws(SettingsError) in
+            guard let entry = try parser.input(event), let value = entry.value else { return }
+            setIfAbsent(entry.key, value, from: .file(path))
         }
     }
 
@@ -193,7 +150,7 @@ package struct Settings: Sendable {
 
     /// Names `key` as written at its source (for messages).
     package func name(of key: String) -> String {
-        values[key].map { $0.1.name(of: key) } ?? "--" + key.replacingUnderscores()
+        (values[key]?.1 ?? .flag).name(of: key)
     }
 }
 

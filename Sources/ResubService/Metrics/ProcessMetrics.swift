@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -46,7 +55,7 @@ package struct ProcessMetrics: Equatable, Sendable {
         }
         guard let rss = kilobytes("VmRSS"), let size = kilobytes("VmSize"),
               let bootLine = systemStat.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }),
-              let boot = Double(bootLine.dropFirst(6).trimmingCharacters(in: .whitespaces)),
+              let boot = Double(bootLine.dropFirst(6).filter { $0 != " " && $0 != "\t" }),
               let filesLine = limits.split(separator: "\n").first(where: { $0.hasPrefix("Max open files") }) else { return nil }
         let soft = filesLine.dropFirst("Max open files".count).split(separator: " ").first
         let maxFDs = soft == "unlimited" ? Double.infinity : soft.flatMap { Double($0) }

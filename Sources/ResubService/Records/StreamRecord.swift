@@ -1,4 +1,13 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import Resub
 import Synchronization
 
@@ -66,10 +75,11 @@ package final class StreamState: @unchecked Sendable {
         }
         var ids: [String: String] = [:]
         if let path, let data = FileManager.default.contents(atPath: path) {
-            guard let object = try JSONSerialization.jsonObject(with: data) as? [String: String] else {
-                throw CocoaError(.fileReadCorruptFile, userInfo: [NSFilePathErrorKey: path])
+            do {
+                ids = try JSONDecoder().decode([String: String].self, from: data)
+            } catch {
+                throw SettingsError("\(path): not a JSON object of stream IDs; remove it to start from --stream-start")
             }
-            ids = object
         }
         state = Mutex((ids: ids, dirty: false))
     }
@@ -96,7 +106,9 @@ package final class StreamState: @unchecked Sendable {
             state.dirty = false
             return state.ids
         }
-        guard let snapshot, let data = try? JSONSerialization.data(withJSONObject: snapshot, options: [.sortedKeys]) else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let snapshot, let data = try? encoder.encode(snapshot) else { return }
         let temporary = path + ".tmp"
         if FileManager.default.createFile(atPath: temporary, contents: data) {
             _ = rename(temporary, path)

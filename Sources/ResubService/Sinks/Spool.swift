@@ -1,5 +1,15 @@
 import DequeModule
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Dispatch
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import LibeventLoop
 import Logging
 import Resub
@@ -214,7 +224,7 @@ package final class Spool: @unchecked Sendable {
             Glibc.close(fd)
         }
         fd = Glibc.open(path(segment), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path(segment)]) }
+        guard fd >= 0 else { throw SettingsError("--spool-dir: cannot open \(path(segment)): \(String(cString: strerror(errno)))") }
         offset = Int(lseek(fd, 0, SEEK_END))
     }
 

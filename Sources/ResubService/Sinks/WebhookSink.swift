@@ -1,5 +1,14 @@
 import DequeModule
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import LibeventLoop
 import Logging
 import Resub
@@ -357,7 +366,7 @@ package final class WebhookSink: @unchecked Sendable {
                 // A redirect is not followed (the receiver's address is configuration, not something a response
                 // may move): a failure, retried like a 5xx until the configuration is fixed.
                 let reason = (300..<400).contains(response.status) ? "HTTP \(response.status) (redirects are not followed)" : "HTTP \(response.status)"
-                retry(lane, reason: reason, retryAfter: response.headers["retry-after"].flatMap { Double($0.trimmingCharacters(in: .whitespaces)) })
+                retry(lane, reason: reason, retryAfter: response.headers["retry-after"].flatMap { Double($0.filter { $0 != " " && $0 != "\t" }) })
                 return
             default:
                 // 410 Gone and every other 4xx (and anything unknown): the receiver will not take this request.

@@ -29,16 +29,16 @@ struct ShardedStateMachineOwnershipTests {
         #expect(added.allSatisfy { if case .ignored = $0 { return true } else { return false } })
         #expect(machine.desired.isEmpty)
 
-        #expect(machine.slotsChanged(to: try SlotRanges(parsing: "0-8191")) == [.openLink(node: a, names: low.sorted())])
+        #expect(machine.slotsChanged(to: try SlotRanges(parsing: "0-8191")) == [.openLink(node: a, names: SubscriptionSet(shardChannels: Set(low)))])
         #expect(machine.desired == Set(low))
 
         // Move to the other half: b's link opens before a's closes.
-        #expect(machine.slotsChanged(to: try SlotRanges(parsing: "8192-16383")) == [.openLink(node: b, names: high.sorted()), .closeLink(node: a.address)])
+        #expect(machine.slotsChanged(to: try SlotRanges(parsing: "8192-16383")) == [.openLink(node: b, names: SubscriptionSet(shardChannels: Set(high))), .closeLink(node: a.address)])
 
         // A channel removed while outside the slots is not subscribed when its slot comes back.
         _ = machine.remove([low[0]])
         let back = machine.slotsChanged(to: .all)
-        #expect(back == [.openLink(node: a, names: Array(low.dropFirst()).sorted())])
+        #expect(back == [.openLink(node: a, names: SubscriptionSet(shardChannels: Set(low.dropFirst())))])
         #expect(machine.slotsChanged(to: .all).isEmpty)
     }
 }
