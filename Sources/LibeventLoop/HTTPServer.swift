@@ -39,12 +39,16 @@ public struct HTTPResponse: Sendable {
     }
 }
 
-/// An HTTP/1.1 server on the loop (libevent's evhttp). Handlers run on the loop thread and answer at once.
-/// Loop-only.
+/// An HTTP/1.1 server on the loop (libevent's evhttp). Handlers run on the loop thread and answer through
+/// `respond`, at once or later on the loop (e.g. once a server confirmed a change). Loop-only.
 public final class HTTPServer: @unchecked Sendable {
     private let loop: EventLoop
     private var http: OpaquePointer?
-    private let handler: (HTTPRequest) -> HTTPResponse
+    private let handler: (HTTPRequest, @escaping (HTTPResponse) -> Void) -> Void
+    /// Requests handed to the handler and not answered yet: answered with 503 on ``close()`` (evhttp frees
+    /// them with the server).
+    private var unanswered: [Int: OpaquePointer] = [:]
+    private var nextRequest = 0
     /// The port bound (useful when asked for port 0).
     public private(set) var port: Int = 0
     /// The host bound.
@@ -52,7 +56,7 @@ public final class HTTPServer: @unchecked Sendable {
 
     /// Binds `host:port` and starts serving. Loop-only.
     /// - Throws: ``SocketError`` when the address cannot be bound.
-    public init(loop: EventLoop, host: String, port: Int, maxBodySize: Int = 1 << 20, handler: @escaping (HTTPRequest) -> HTTPResponse) throws(SocketError) {
+    public init(loop: EventLoop, host: String, port: Int, maxBodySize: Int = 1 << 20, handler: @escaping (HTTPRequest, _ respond: @escaping (HTTPResponse) -> Void) -> Void) throws(SocketError) {
         loop.assertInLoop()
         self.loop = loop
         self.host = host
@@ -101,13 +105,24 @@ public final class HTTPServer: @unchecked Sendable {
         let request = HTTPRequest(
             method: method, path: String(parts.first ?? "/"), query: parts.count > 1 ? String(parts[1]) : nil,
             headers: headers, body: body)
-        let response = handler(request)
+        nextRequest += 1
+        let id = nextRequest
+        unanswered[id] = req
+        handler(request) { [weak self] response in
+            guard let self else { return }
+            self.loop.assertInLoop()
+            guard let req = self.unanswered.removeValue(forKey: id) else { return }  // answered, or closed
+            Self.send(response, to: req)
+        }
+    }
+
+    private static func send(_ response: HTTPResponse, to req: OpaquePointer) {
         if let output = evhttp_request_get_output_headers(req) {
             for (name, value) in response.headers { evhttp_add_header(output, name, value) }
         }
         let buffer = evbuffer_new()
         response.body.withUnsafeBytes { _ = evbuffer_add(buffer, $0.baseAddress, $0.count) }
-        evhttp_send_reply(req, Int32(response.status), Self.reason(response.status), buffer)
+        evhttp_send_reply(req, Int32(response.status), reason(response.status), buffer)
         evbuffer_free(buffer)
     }
 
@@ -119,8 +134,10 @@ public final class HTTPServer: @unchecked Sendable {
         case 204: return "No Content"
         case 400: return "Bad Request"
         case 401: return "Unauthorized"
+        case 403: return "Forbidden"
         case 404: return "Not Found"
         case 405: return "Method Not Allowed"
+        case 422: return "Unprocessable Content"
         case 503: return "Service Unavailable"
         default: return "Status"
         }
@@ -129,6 +146,10 @@ public final class HTTPServer: @unchecked Sendable {
     /// Stops listening and closes every connection. Harmless when repeated. Loop-only.
     public func close() {
         loop.assertInLoop()
+        for req in unanswered.values {
+            Self.send(HTTPResponse(status: 503, contentType: "application/json", text: "{\"error\":\"shutting down\"}\n"), to: req)
+        }
+        unanswered = [:]
         if let http {
             evhttp_free(http)
             self.http = nil

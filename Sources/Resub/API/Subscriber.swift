@@ -104,14 +104,22 @@ public final class Subscriber: Sendable {
             // Keyspace/keyevent names are checked against the server's notify-keyspace-events once confirmed.
             let check = KeyspaceConfigCheck(loop: loop, template: configuration.connectionConfiguration, onEvent: onEvent)
             let endpoint = configuration.connectionConfiguration.endpoint
+            nonisolated(unsafe) var replaying = true  // loop-only, like the link that reports to it
             let standalone = NodeLink(
                 environment: .loop(loop), configuration: configuration.connectionConfiguration, health: configuration.health,
                 desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
                 onBatch: onBatch,
                 onEvent: { event in
                     onEvent(event)
+                    // Checked once a replay completed, and after each live change: not after each replay batch,
+                    // which would scan every desired name once per 1,000 confirmed (quadratic on a large set).
                     switch event {
-                    case .subscribed(.channel, _, _), .subscribed(.pattern, _, _): check.verify(endpoint, names: check.names())
+                    case .connected: replaying = true
+                    case .resubscribed:
+                        replaying = false
+                        check.verify(endpoint, names: check.names())
+                    case .subscribed(.channel, _, _), .subscribed(.pattern, _, _):
+                        if !replaying { check.verify(endpoint, names: check.names()) }
                     default: break
                     }
                 })
@@ -141,24 +149,27 @@ public final class Subscriber: Sendable {
     /// Unsubscribes from shard channels (SUNSUBSCRIBE).
     public func unsubscribe(shardChannels: [String]) async throws(ResubError) { try await change(.shardChannel, shardChannels, add: false) }
 
-    /// Adds (`add`) or removes names of one kind.
+    /// Adds (`add`) or removes names of one kind. Returns once the server confirmed them, or at once while
+    /// disconnected (the replay on connect applies them). Throws the server's refusal of any name (refused
+    /// names leave the desired set; the others are served).
     public func change(_ kind: SubscriptionKind, _ names: [String], add: Bool) async throws(ResubError) {
         guard !names.isEmpty else { return }
+        let loop = self.loop
         let link = self.link
-        let result: Result<Void, ResubError> = await withCheckedContinuation { continuation in
+        let result: SubscriptionChangeResult? = await withCheckedContinuation { continuation in
             if state.withLock({ $0.shutDown }) {
-                continuation.resume(returning: .failure(ResubError(.shutDown, "subscriber is shut down")))
+                continuation.resume(returning: nil)
                 return
             }
             loop.execute {
-                if add {
-                    link.add(kind, names) { continuation.resume(returning: $0) }
-                } else {
-                    link.remove(kind, names) { continuation.resume(returning: $0) }
-                }
+                link.apply(SubscriptionChange(kind, names, subscribe: add)) { continuation.resume(returning: $0) }
             }
         }
-        try result.get()
+        guard let result else { throw ResubError(.shutDown, "subscriber is shut down") }
+        if let first = result.refused.first {
+            // The same error as the link's `subscriptionFailed` event carries.
+            throw ResubError(.serverError, first.error, serverError: first.error)
+        }
     }
 
     /// The desired subscriptions and those the server has confirmed.
@@ -169,11 +180,51 @@ public final class Subscriber: Sendable {
         }
     }
 
-    /// Runs `body` with the link manager on the loop thread: for service code (admin API) already on the
-    /// loop. Loop-only.
-    package func withLinks<R>(_ body: (any LinkManager) -> R) -> R {
+    /// The desired subscriptions the server refuses (e.g. NOPERM), retried on their own backoff.
+    public func refusals() async -> [SubscriptionRefusal] {
+        let link = self.link
+        return await withCheckedContinuation { continuation in
+            loop.execute { continuation.resume(returning: link.refusals) }
+        }
+    }
+
+    // MARK: Loop-side access for the service
+
+    /// The one subscription-change path for service code already on the loop (admin API, SIGHUP reload):
+    /// `completion` runs on the loop with the per-name result. Loop-only.
+    package func apply(_ change: SubscriptionChange, completion: @escaping (SubscriptionChangeResult) -> Void) {
         loop.assertInLoop()
-        return body(link)
+        link.apply(change, completion: completion)
+    }
+
+    /// The links' states, why the down ones went down, the refused subscriptions, the keyspace links and
+    /// the split membership. Loop-only.
+    package var status: SubscriberStatus {
+        loop.assertInLoop()
+        return SubscriberStatus(
+            links: link.linkStates, lastErrors: link.lastErrors, refusals: link.refusals,
+            nodeLocal: link.nodeLocalLinks, split: (link as? ShardedManager)?.splitStatus,
+            sentinel: (link as? SentinelLink)?.monitor)
+    }
+
+    /// A split group member hands its slots off (bounded) before it stops; `completion` runs at once
+    /// otherwise. Loop-only.
+    package func leaveSplitGroup(completion: @escaping () -> Void) {
+        loop.assertInLoop()
+        guard let manager = link as? ShardedManager else { return completion() }
+        manager.leaveSplitGroup(completion: completion)
+    }
+
+    /// The desired subscriptions (a view built on demand). Loop-only.
+    package var desiredNow: SubscriptionSet {
+        loop.assertInLoop()
+        return link.desired
+    }
+
+    /// How many names of a kind are desired. Loop-only.
+    package func desiredCount(_ kind: SubscriptionKind) -> Int {
+        loop.assertInLoop()
+        return link.desiredCount(kind)
     }
 
     /// Every link's node and health state (one link standalone; in cluster mode one per node in use).

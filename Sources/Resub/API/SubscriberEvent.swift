@@ -8,8 +8,10 @@ public enum SubscriberEvent: Sendable, Hashable {
     case subscribed(kind: SubscriptionKind, count: Int, node: String)
     /// The server confirmed a (P/S)UNSUBSCRIBE command of `count` names.
     case unsubscribed(kind: SubscriptionKind, count: Int, node: String)
-    /// The server refused a subscription command.
+    /// The server refused these names (reported once per refusal, not on each retry).
     case subscriptionFailed(kind: SubscriptionKind, names: [String], error: ResubError)
+    /// A refused name was accepted on a retry (e.g. an ACL permission was granted).
+    case subscriptionRestored(kind: SubscriptionKind, name: String, node: String)
     /// The server dropped a subscription on its own (a shard channel's slot moved away).
     case subscriptionLost(kind: SubscriptionKind, name: String, node: String)
     /// A link closed; it will reconnect unless the subscriber is shutting down.
@@ -51,7 +53,9 @@ extension SubscriberEvent: CustomStringConvertible {
         case .connected(let node, let v): return "connected to \(node) (RESP\(v))"
         case .subscribed(let kind, let count, let node): return "subscribed \(count) \(kind)\(count == 1 ? "" : "s") on \(node)"
         case .unsubscribed(let kind, let count, let node): return "unsubscribed \(count) \(kind)\(count == 1 ? "" : "s") on \(node)"
-        case .subscriptionFailed(let kind, let names, let error): return "\(kind) subscription of \(names.count) name(s) refused: \(error)"
+        case .subscriptionFailed(let kind, let names, let error):
+            return "\(kind) subscription refused: \(names.prefix(10).joined(separator: ", "))\(names.count > 10 ? ", … (\(names.count) names)" : ""): \(error)"
+        case .subscriptionRestored(let kind, let name, let node): return "\(kind) subscription restored on \(node): \(name)"
         case .subscriptionLost(let kind, let name, let node): return "server \(node) dropped \(kind) \(name)"
         case .disconnected(let node, let reason): return "disconnected from \(node): \(reason)"
         case .reconnectScheduled(let node, let attempt, let delay): return "reconnecting to \(node) in \(delay.short) (attempt \(attempt + 1))"

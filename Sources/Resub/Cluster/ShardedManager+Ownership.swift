@@ -3,7 +3,7 @@ extension ShardedManager {
     /// the channels entering them are subscribed, those leaving unsubscribed. The one entry point for a
     /// change of ownership (the automatic split calls it; static `--slots` is the same, fixed at start).
     package func serve(slots: SlotRanges, broadcast serveBroadcast: Bool) {
-        apply(machine.slotsChanged(to: slots))
+        carry(machine.slotsChanged(to: slots))
         servesBroadcast = serveBroadcast
         if serveBroadcast {
             if broadcast == nil, !broadcastDesired.isEmpty { openBroadcast() }

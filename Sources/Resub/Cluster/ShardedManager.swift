@@ -86,57 +86,59 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
             onFailure: { [weak self] error in self?.onEvent(.topologyRefreshFailed(error)) })
         let initial = self.initial
         self.initial = SubscriptionSet()
-        apply(machine.add(initial.shardChannels.sorted()))
+        carry(machine.add(initial.shardChannels.sorted()))
         for kind in [SubscriptionKind.channel, .pattern] {
             let (nodeLocal, ordinary) = Self.partitionNodeLocal(initial[kind])
             broadcastDesired[kind] = Set(ordinary)
-            apply(machine.addNodeLocal(kind, nodeLocal))
+            carry(machine.addNodeLocal(kind, nodeLocal))
         }
         if !broadcastDesired.isEmpty { openBroadcast() }
         refresher?.refresh()
         scheduleRefresh()
     }
 
-    package func add(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void) {
-        guard !stopped else { return completion(.failure(ResubError(.shutDown, "subscriber is shut down"))) }
-        if kind == .shardChannel {
-            // Like a standalone link: returns once every involved link confirmed (or at once for a link
-            // not connected yet, or for a channel whose slot has no known owner: both are replayed later).
-            apply(machine.add(names), completion: completion)
+    package func apply(_ change: SubscriptionChange, completion: @escaping (SubscriptionChangeResult) -> Void) {
+        guard !stopped else {
+            var result = SubscriptionChangeResult()
+            result.queued = change.names
+            return completion(result)
+        }
+        if change.kind == .shardChannel {
+            // Like a standalone link: answered once every involved link answered; a channel whose slot has
+            // no known owner yet is queued (replayed once the topology is known).
+            let actions = change.subscribe ? machine.add(change.names) : machine.remove(change.names)
+            if !change.subscribe { toReassert.subtract(change.names) }
+            carry(actions, change: change, completion: completion)
             return
         }
-        let (nodeLocal, ordinary) = Self.partitionNodeLocal(names)
+        // Keyspace/keyevent names go to every master through the machine; the others to the broadcast link.
+        let (nodeLocal, ordinary) = Self.partitionNodeLocal(change.names)
         let completion = Self.joined(2, completion)
-        apply(machine.addNodeLocal(kind, nodeLocal), completion: completion)
-        guard !ordinary.isEmpty else { return completion(.success(())) }
-        broadcastDesired[kind].formUnion(ordinary)
-        if let broadcast {
-            broadcast.add(kind, ordinary, completion: completion)
+        let local = SubscriptionChange(change.kind, nodeLocal, subscribe: change.subscribe, keepsRefused: change.keepsRefused)
+        carry(
+            change.subscribe ? machine.addNodeLocal(change.kind, nodeLocal) : machine.removeNodeLocal(change.kind, nodeLocal),
+            change: local, completion: completion)
+        guard !ordinary.isEmpty else { return completion(SubscriptionChangeResult()) }
+        let change = SubscriptionChange(change.kind, ordinary, subscribe: change.subscribe, keepsRefused: change.keepsRefused)
+        if change.subscribe {
+            broadcastDesired[change.kind].formUnion(change.names)
         } else {
-            openBroadcast()
-            completion(.success(()))
+            broadcastDesired[change.kind].subtract(change.names)
         }
-    }
-
-    package func remove(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void) {
-        guard !stopped else { return completion(.failure(ResubError(.shutDown, "subscriber is shut down"))) }
-        if kind == .shardChannel {
-            apply(machine.remove(names))
-            toReassert.subtract(names)
-            completion(.success(()))
-            return
+        guard let broadcast else {
+            if change.subscribe { openBroadcast() }
+            var result = SubscriptionChangeResult()
+            result.queued = change.names
+            return completion(result)
         }
-        let (nodeLocal, ordinary) = Self.partitionNodeLocal(names)
-        apply(machine.removeNodeLocal(kind, nodeLocal))
-        broadcastDesired[kind].subtract(ordinary)
-        guard let broadcast, !ordinary.isEmpty else { return completion(.success(())) }
-        if broadcastDesired.isEmpty {
+        if !change.subscribe && broadcastDesired.isEmpty {
             broadcast.stop()
             self.broadcast = nil
-            completion(.success(()))
-        } else {
-            broadcast.remove(kind, ordinary, completion: completion)
+            var result = SubscriptionChangeResult()
+            result.confirmed = change.names
+            return completion(result)
         }
+        broadcast.apply(change, completion: completion)
     }
 
     /// Splits channel or pattern names into node-local ones (keyspace/keyevent) and ordinary ones.
@@ -148,14 +150,14 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         return (nodeLocal, ordinary)
     }
 
-    /// A completion to be called `count` times; calls `completion` once, with the first failure if any.
-    private static func joined(_ count: Int, _ completion: @escaping (Result<Void, ResubError>) -> Void) -> (Result<Void, ResubError>) -> Void {
+    /// A completion to be called `count` times; calls `completion` once, with the results merged.
+    private static func joined(_ count: Int, _ completion: @escaping (SubscriptionChangeResult) -> Void) -> (SubscriptionChangeResult) -> Void {
         var remaining = count
-        var firstError: ResubError?
+        var merged = SubscriptionChangeResult()
         return { result in
-            if case .failure(let error) = result, firstError == nil { firstError = error }
+            merged.merge(result)
             remaining -= 1
-            if remaining == 0 { completion(firstError.map { .failure($0) } ?? .success(())) }
+            if remaining == 0 { completion(merged) }
         }
     }
 
@@ -194,9 +196,17 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         return set
     }
 
+    package func desiredCount(_ kind: SubscriptionKind) -> Int {
+        kind == .shardChannel ? machine.desired.count : broadcastDesired[kind].count + machine.nodeLocal[kind].count
+    }
+
+    package var refusals: [SubscriptionRefusal] {
+        allLinks.flatMap(\.refusals).sorted { ($0.kind.rawValue, $0.name) < ($1.kind.rawValue, $1.name) }
+    }
+
     package var nodeLocalLinks: [NodeLocalLinkState] {
         shardLinks.compactMap { node, link in
-            let desired = link.desired.channels.count + link.desired.patterns.count
+            let desired = link.desiredCount(.channel) + link.desiredCount(.pattern)
             guard desired > 0 else { return nil }
             let confirmed = link.confirmed.channels.count + link.confirmed.patterns.count
             return NodeLocalLinkState(node: node, state: link.state, desired: desired, confirmed: confirmed)
@@ -218,16 +228,53 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
 
     // MARK: Acting on the machine's decisions
 
-    func apply(_ actions: [ShardedStateMachine.Action], completion: ((Result<Void, ResubError>) -> Void)? = nil) {
+    /// Carries out the machine's actions. With a change, it answers once every involved link answered: a
+    /// name no link took is queued for a subscribe (its slot's owner is not known yet, or no master is) and
+    /// confirmed for a removal (no link serves it).
+    func carry(
+        _ actions: [ShardedStateMachine.Action], change: SubscriptionChange? = nil,
+        completion: ((SubscriptionChangeResult) -> Void)? = nil
+    ) {
         var waiting = 1
-        var firstError: ResubError?
-        let done: (Result<Void, ResubError>) -> Void = { result in
-            // MOVED/ASK/TRYAGAIN/CLUSTERDOWN are routing, not refusals: the manager re-routes after a refresh.
-            if case .failure(let error) = result, firstError == nil, !Self.isRouting(error) { firstError = error }
+        var merged = SubscriptionChangeResult()
+        var covered: Set<String> = []
+        let done: (SubscriptionChangeResult) -> Void = { result in
+            merged.merge(result)
             waiting -= 1
-            if waiting == 0 { completion?(firstError.map { .failure($0) } ?? .success(())) }
+            guard waiting == 0, let change, let completion else { return }
+            covered.formUnion(merged.confirmed)
+            covered.formUnion(merged.queued)
+            covered.formUnion(merged.refused.map(\.name))
+            for name in change.names where !covered.contains(name) {
+                if change.subscribe { merged.queued.append(name) } else { merged.confirmed.append(name) }
+            }
+            if !change.subscribe {
+                // A removal's link may have closed for want of names: the server serves them no more.
+                merged.confirmed += merged.queued
+                merged.queued = []
+            }
+            completion(merged)
         }
-        defer { done(.success(())) }
+        defer { done(SubscriptionChangeResult()) }
+        // Names already desired make no action: their owner's link answers for them (confirmed already, or
+        // asked again).
+        if let change, change.subscribe {
+            var named: Set<String> = []
+            for action in actions {
+                if case .openLink(_, let names) = action { named.formUnion(names[change.kind]) }
+                if case .add(_, change.kind, let names) = action { named.formUnion(names) }
+            }
+            var byNode: [String: [String]] = [:]
+            for name in change.names where !named.contains(name) {
+                if let node = machine.nodeOf[name] { byNode[node, default: []].append(name) }
+            }
+            for (node, names) in byNode {
+                guard let link = shardLinks[node] else { continue }
+                waiting += 1
+                link.apply(SubscriptionChange(.shardChannel, names, subscribe: true, keepsRefused: change.keepsRefused), completion: done)
+            }
+        }
+        let keeps = change?.keepsRefused ?? true
         for action in actions {
             switch action {
             case .openLink(let node, let names):
@@ -239,13 +286,22 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
                 link.start()
                 for kind in SubscriptionKind.allCases where !names[kind].isEmpty {
                     waiting += 1
-                    link.add(kind, names[kind].sorted(), completion: done)
+                    link.apply(SubscriptionChange(kind, names[kind].sorted(), subscribe: true, keepsRefused: keeps), completion: done)
                 }
             case .add(let node, let kind, let names):
                 waiting += 1
-                if let link = shardLinks[node] { link.add(kind, names, completion: done) } else { done(.success(())) }
+                if let link = shardLinks[node] {
+                    link.apply(SubscriptionChange(kind, names, subscribe: true, keepsRefused: keeps), completion: done)
+                } else {
+                    done(SubscriptionChangeResult())
+                }
             case .remove(let node, let kind, let names):
-                shardLinks[node]?.remove(kind, names) { _ in }
+                waiting += 1
+                if let link = shardLinks[node] {
+                    link.apply(SubscriptionChange(kind, names, subscribe: false), completion: done)
+                } else {
+                    done(SubscriptionChangeResult())
+                }
             case .closeLink(let node):
                 guard let link = shardLinks.removeValue(forKey: node) else {
                     preconditionFailure("closing a link to \(node) that is not open")
@@ -307,7 +363,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
     private func topologyArrived(_ map: ShardMap) {
         guard !stopped else { return }
         let changed = machine.map != map
-        if changed { apply(machine.topologyChanged(map)) }
+        if changed { carry(machine.topologyChanged(map)) }
         // Ask again for what a link dropped; the link sends it only if it no longer requests it.
         let reassert = toReassert
         toReassert = []
@@ -315,7 +371,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         for name in reassert {
             if let node = machine.nodeOf[name] { byNode[node, default: []].append(name) }
         }
-        for (node, names) in byNode { shardLinks[node]?.add(.shardChannel, names) { _ in } }
+        for (node, names) in byNode { shardLinks[node]?.apply(SubscriptionChange(.shardChannel, names, subscribe: true, keepsRefused: true)) { _ in } }
         if changed { onEvent(.topologyChanged(masters: map.masters.count, coveredSlots: map.coveredSlotCount)) }
     }
 
@@ -334,8 +390,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
     }
 
     private static func isRouting(_ error: ResubError) -> Bool {
-        let text = error.serverError ?? ""
-        return text.hasPrefix("MOVED") || text.hasPrefix("ASK") || text.hasPrefix("CLUSTERDOWN") || text.hasPrefix("TRYAGAIN")
+        SubscriptionStateMachine<ContinuousClock.Instant>.isRouting(error.serverError ?? "")
     }
 
     private func linkEvent(_ event: SubscriberEvent) {

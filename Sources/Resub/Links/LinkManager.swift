@@ -2,18 +2,22 @@
 package protocol LinkManager: AnyObject {
     /// Starts connecting.
     func start()
-    /// Adds names to the desired set (see ``NodeLink/add(_:_:completion:)``).
-    func add(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void)
-    /// Removes names from the desired set.
-    func remove(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void)
+    /// The one way to change subscriptions (async API, admin API, SIGHUP reload): adds or removes names and
+    /// answers, name by name, confirmed, queued (no link ready: replayed on connect) or refused with the
+    /// server's error text (see ``NodeLink/apply(_:completion:)``).
+    func apply(_ change: SubscriptionChange, completion: @escaping (SubscriptionChangeResult) -> Void)
     /// Closes every connection at once and stops reconnecting.
     func stop()
     /// Flow control toward a slow consumer.
     var isReadingPaused: Bool { get set }
-    /// The desired subscriptions.
+    /// The desired subscriptions (a view built on demand).
     var desired: SubscriptionSet { get }
-    /// The subscriptions the servers confirmed.
+    /// The subscriptions the servers confirmed (a view built on demand).
     var confirmed: SubscriptionSet { get }
+    /// How many names of a kind are desired.
+    func desiredCount(_ kind: SubscriptionKind) -> Int
+    /// The desired names the servers refuse, retried on their own backoff.
+    var refusals: [SubscriptionRefusal] { get }
     /// Every link's node and state.
     var linkStates: [(node: String, state: LinkState)] { get }
     /// Why each link that is down went down last (node to reason).

@@ -8,11 +8,14 @@ import RESP
 package final class NodeLink: @unchecked Sendable {
     /// The supervisor of a node link: the continuous clock and the system's random generator.
     package typealias Supervisor = LinkSupervisor<ContinuousClock.Instant, SystemRandomNumberGenerator>
+    /// The subscription machine of a node link, on the continuous clock.
+    package typealias Subscriptions = SubscriptionStateMachine<ContinuousClock.Instant>
 
     /// Keeps the connection alive (Sentinel's monitor hooks its ROLE check and the master's endpoint in here).
     package let supervisor: Supervisor
     private let timers: any TimerScheduler
-    package private(set) var subscriptions: SubscriptionStateMachine
+    private let now: () -> ContinuousClock.Instant
+    package private(set) var subscriptions: Subscriptions
     /// The current connection (nil between connections).
     package var connection: Connection? { supervisor.connection }
     /// `host:port` (or `unix:/path`).
@@ -26,6 +29,12 @@ package final class NodeLink: @unchecked Sendable {
     /// Whether a subscription the server drops on its own is asked for again on this link (standalone), or
     /// left to the owner to re-route (a cluster shard link: the slot moved elsewhere).
     package var resubscribesLost = true
+
+    /// Changes waiting for the server, by ticket.
+    private var waiters: [Int: (SubscriptionChangeResult) -> Void] = [:]
+    /// The refused names' retry timer and when it fires.
+    private var retryTimer: (any ScheduledTimer)?
+    private var retryDue: ContinuousClock.Instant?
 
     /// Why the link last went down (cleared when it is healthy again).
     package var lastError: ResubError? { supervisor.lastError }
@@ -49,7 +58,8 @@ package final class NodeLink: @unchecked Sendable {
         self.supervisor = Supervisor(
             configuration: configuration, health: health, random: SystemRandomNumberGenerator(), environment: environment)
         self.timers = environment.timers
-        self.subscriptions = SubscriptionStateMachine(desired: desired, batchSize: replayBatchSize)
+        self.now = environment.now
+        self.subscriptions = Subscriptions(desired: desired, batchSize: replayBatchSize, retryBackoff: health.backoff)
         self.onBatch = onBatch
         self.onEvent = onEvent
         supervisor.onEvent = onEvent
@@ -59,13 +69,12 @@ package final class NodeLink: @unchecked Sendable {
         supervisor.onUnsolicited = { [unowned self] connection, event in self.unsolicited(event, on: connection) }
         supervisor.onClose = { [unowned self] _ in
             self.flushBatch()
-            self.subscriptions.disconnected()
+            self.carry(self.subscriptions.disconnected())
         }
         supervisor.onSetUpCompleted = { [unowned self] duration in
-            let desired = self.subscriptions.desired
             self.onEvent(.resubscribed(
-                node: self.node, channels: desired.channels.count, patterns: desired.patterns.count,
-                shardChannels: desired.shardChannels.count, duration: duration))
+                node: self.node, channels: self.desiredCount(.channel), patterns: self.desiredCount(.pattern),
+                shardChannels: self.desiredCount(.shardChannel), duration: duration))
         }
         supervisor.onGap = { [unowned self] from, to in
             self.onEvent(.gap(Gap(from: from, to: to, node: self.node, subscriptions: self.subscriptions.desired)))
@@ -82,10 +91,14 @@ package final class NodeLink: @unchecked Sendable {
         supervisor.start()
     }
 
-    /// The desired set.
+    /// The desired set (a view built on demand).
     package var desired: SubscriptionSet { subscriptions.desired }
-    /// What the server has confirmed.
+    /// What the server has confirmed (a view built on demand).
     package var confirmed: SubscriptionSet { subscriptions.confirmed }
+    /// How many names of `kind` are desired.
+    package func desiredCount(_ kind: SubscriptionKind) -> Int { subscriptions.desiredCount(kind) }
+    /// The desired names the server refuses.
+    package var refusals: [SubscriptionRefusal] { subscriptions.refusals }
 
     /// Pauses or resumes reading from the server, on this and later connections. Loop-only.
     package var isReadingPaused: Bool {
@@ -98,93 +111,81 @@ package final class NodeLink: @unchecked Sendable {
         supervisor.follow(endpoint)
     }
 
-    /// Replays the whole desired set on the current connection, pipelined, and reports completion to the
-    /// health monitor only when every command's confirmations have all arrived.
+    /// Replays the desired set on the current connection, pipelined; the supervisor hears of it only when
+    /// every replayed name was confirmed or refused. A refused name does not fail the replay: it is reported
+    /// once and retried on its own backoff (reconnecting would not change the server's answer).
     private func replay() {
-        guard let connection else { return }
-        let commands = subscriptions.connected()
-        send(commands, on: connection, live: false) { [weak self] result in
-            guard let self, connection === self.connection else { return }  // an older connection's replay
-            switch result {
-            case .success:
-                self.supervisor.setUpCompleted()
-            case .failure(let error) where error.code == .serverError:
-                // A refused replay is never a silent success: drop the link and retry with backoff.
-                self.supervisor.fail(
-                    ResubError(.serverError, "replay refused: \(error.serverError ?? error.message)", serverError: error.serverError, node: self.node))
-            case .failure:
-                break  // the connection closed; its close is reported by the connection itself
-            }
-        }
+        carry(subscriptions.connected())
     }
 
     // MARK: Changing subscriptions
 
-    /// Adds names to the desired set. `completion` runs once the server confirmed them, or at once when no
-    /// connection is ready (they are replayed on connect), or with the server's error when it refused them
-    /// (they then leave the desired set). Loop-only.
-    package func add(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void) {
-        change(subscriptions.add(kind, names), completion: completion)
-    }
-
-    /// Removes names from the desired set; `completion` as for ``add(_:_:completion:)``. Loop-only.
-    package func remove(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void) {
-        change(subscriptions.remove(kind, names), completion: completion)
-    }
-
-    private func change(_ commands: [SubscriptionStateMachine.Command], completion: @escaping (Result<Void, ResubError>) -> Void) {
+    /// Adds or removes names. `completion` gets, name by name, whether the server confirmed it, whether it
+    /// is queued (no connection ready: the replay on connect applies it) or the server's refusal. Loop-only.
+    package func apply(_ change: SubscriptionChange, completion: @escaping (SubscriptionChangeResult) -> Void) {
         timers.assertInLoop(file: #fileID, line: #line)
         guard !isStopped else {
-            completion(.failure(ResubError(.shutDown, "subscriber is shut down")))
-            return
+            var result = SubscriptionChangeResult()
+            result.queued = change.names  // a stopped link sends nothing more
+            return completion(result)
         }
-        guard let connection, connection.state == .ready else {
-            completion(.success(()))  // recorded in the desired set; the replay on connect applies it
-            return
-        }
-        send(commands, on: connection, live: true) { result in
-            if case .failure(let error) = result, error.code == .serverError {
-                completion(.failure(error))
-            } else {
-                completion(.success(()))  // confirmed, or the connection closed and the replay covers it
-            }
-        }
+        let (ticket, output) = subscriptions.apply(change, now: now())
+        waiters[ticket] = completion
+        carry(output)
     }
 
-    /// Sends commands pipelined in one write; `completion` gets the first failure or success once all
-    /// commands finished.
-    private func send(
-        _ commands: [SubscriptionStateMachine.Command], on connection: Connection, live: Bool,
-        completion: @escaping (Result<Void, ResubError>) -> Void
-    ) {
-        guard !commands.isEmpty else {
-            completion(.success(()))
-            return
-        }
-        var remaining = commands.count
-        var firstError: ResubError?
-        for command in commands {
-            connection.sendSubscription(command.kind, subscribe: command.subscribe, names: command.names) { [weak self] result in
-                switch result {
-                case .success:
-                    self?.subscriptions.completed(command)
-                    self?.onEvent(command.subscribe
-                        ? .subscribed(kind: command.kind, count: command.names.count, node: connection.node)
-                        : .unsubscribed(kind: command.kind, count: command.names.count, node: connection.node))
-                case .failure(let error):
-                    if error.code == .serverError {
-                        self?.subscriptions.refused(command, dropDesired: live)
-                        self?.onEvent(.subscriptionFailed(kind: command.kind, names: command.names, error: error))
+    /// Carries out the subscription machine's output: sends its commands pipelined in one write, answers
+    /// finished changes, reports refusals and restorations, and keeps the retry timer on the next due name.
+    private func carry(_ output: Subscriptions.Output) {
+        if !output.commands.isEmpty, let connection, connection.state == .ready {
+            for command in output.commands {
+                connection.sendSubscription(command.kind, subscribe: command.subscribe, names: subscriptions.names(command)) { [weak self] result in
+                    guard let self else { return }
+                    switch result {
+                    case .success:
+                        self.onEvent(command.subscribe
+                            ? .subscribed(kind: command.kind, count: command.rows.count, node: connection.node)
+                            : .unsubscribed(kind: command.kind, count: command.rows.count, node: connection.node))
+                        self.carry(self.subscriptions.completed(command))
+                    case .failure(let error) where error.code == .serverError:
+                        self.carry(self.subscriptions.refused(command, error: error.serverError ?? error.message, now: self.now()))
+                    case .failure:
+                        break  // the connection closed: the machine's disconnected() answers for it
                     }
-                    if firstError == nil || firstError?.code != .serverError { firstError = error }
-                }
-                remaining -= 1
-                if remaining == 0 {
-                    completion(firstError.map { .failure($0) } ?? .success(()))
                 }
             }
+            connection.flush()
         }
-        connection.flush()
+        for refusal in output.refusals {
+            onEvent(.subscriptionFailed(
+                kind: refusal.kind, names: [refusal.name],
+                error: ResubError(.serverError, refusal.error, serverError: refusal.error)))
+        }
+        for restored in output.restored {
+            onEvent(.subscriptionRestored(kind: restored.kind, name: restored.name, node: node))
+        }
+        for finished in output.finished {
+            waiters.removeValue(forKey: finished.ticket)?(finished.result)
+        }
+        if output.replayCompleted { supervisor.setUpCompleted() }
+        scheduleRetry()
+    }
+
+    /// Keeps one timer on the earliest refused name's retry.
+    private func scheduleRetry() {
+        guard let due = subscriptions.nextRetry, subscriptions.isConnected, !isStopped else {
+            retryTimer?.cancel()
+            retryTimer = nil
+            return
+        }
+        if let retryDue, retryTimer != nil, retryDue <= due { return }
+        retryTimer?.cancel()
+        retryDue = due
+        retryTimer = timers.scheduleOnce(after: max(.zero, now().duration(to: due))) { [weak self] in
+            guard let self else { return }
+            self.retryTimer = nil
+            self.carry(self.subscriptions.retryDue(now: self.now()))
+        }
     }
 
     // MARK: Stopping
@@ -192,6 +193,10 @@ package final class NodeLink: @unchecked Sendable {
     /// Closes the connection at once and stops reconnecting. Harmless when repeated. Loop-only.
     package func stop() {
         supervisor.stop()
+        flushBatch()
+        carry(subscriptions.disconnected())
+        retryTimer?.cancel()
+        retryTimer = nil
     }
 
     // MARK: What the connection delivers
@@ -214,10 +219,6 @@ package final class NodeLink: @unchecked Sendable {
         guard !subscribe else { return }  // nothing unasks us to subscribe; ignore such a frame
         let name = String(decoding: bytes, as: UTF8.self)
         onEvent(.subscriptionLost(kind: kind, name: name, node: node))
-        if resubscribesLost {
-            send(subscriptions.lost(kind, name: name), on: connection, live: false) { _ in }
-        } else {
-            _ = subscriptions.dropped(kind, name: name)
-        }
+        carry(subscriptions.lost(kind, name: name, resubscribe: resubscribesLost))
     }
 }

@@ -25,11 +25,8 @@ package final class SentinelLink: LinkManager, @unchecked Sendable {
     }
 
     package func start() { monitor.start() }
-    package func add(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void) {
-        link.add(kind, names, completion: completion)
-    }
-    package func remove(_ kind: SubscriptionKind, _ names: [String], completion: @escaping (Result<Void, ResubError>) -> Void) {
-        link.remove(kind, names, completion: completion)
+    package func apply(_ change: SubscriptionChange, completion: @escaping (SubscriptionChangeResult) -> Void) {
+        link.apply(change, completion: completion)
     }
     package func stop() {
         monitor.stop()
@@ -41,6 +38,8 @@ package final class SentinelLink: LinkManager, @unchecked Sendable {
     }
     package var desired: SubscriptionSet { link.desired }
     package var confirmed: SubscriptionSet { link.confirmed }
+    package func desiredCount(_ kind: SubscriptionKind) -> Int { link.desiredCount(kind) }
+    package var refusals: [SubscriptionRefusal] { link.refusals }
     package var linkStates: [(node: String, state: LinkState)] { link.linkStates }
     package var lastErrors: [String: ResubError] { link.lastErrors }
     package var nodeLocalLinks: [NodeLocalLinkState] { link.nodeLocalLinks }

@@ -2,21 +2,21 @@ import Resub
 
 extension AdminAPI.Readiness {
     /// Sentinel mode's part of /readyz: `{"master_name","master","watch":{node,state},"sentinels":[{address,state,reason?}]}`.
-    struct Sentinel: Encodable {
+    package struct Sentinel: Encodable, Sendable {
         /// The `+switch-master` link's sentinel and state.
-        struct Watch: Encodable {
-            let node: String, state: String
+        package struct Watch: Encodable, Sendable {
+            package let node: String, state: String
         }
-        let master_name: String
-        let master: String?
-        let watch: Watch?
-        let sentinels: [[String: String]]
+        package let master_name: String
+        package let master: String?
+        package let watch: Watch?
+        package let sentinels: [[String: String]]
     }
 }
 
 extension AdminAPI {
     /// The /readyz `sentinel` object of `monitor` (loop thread).
-    static func sentinel(_ monitor: SentinelMonitor) -> Readiness.Sentinel {
+    package static func sentinel(_ monitor: SentinelMonitor) -> Readiness.Sentinel {
         Readiness.Sentinel(
             master_name: monitor.configuration.masterName,
             master: monitor.master?.description,

@@ -13,7 +13,7 @@ extension ServiceRunner {
             }
         case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed, .keyspaceEventsDisabled, .sentinelSkipped:
             logger.warning("\(event)")
-        case .topologyChanged, .shardChannelsIgnored, .masterChanged:
+        case .topologyChanged, .shardChannelsIgnored, .masterChanged, .subscriptionRestored:
             logger.info("\(event)")
         case .splitChanged(let change):
             if change.reason == "lease lost" { logger.warning("\(event)") } else { logger.info("\(event)") }

@@ -77,10 +77,7 @@ package final class ServiceRunner: Sendable {
         // A split group member hands its slots off first (bounded), still delivering meanwhile.
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             loop.execute {
-                subscriber.withLinks { links in
-                    guard let manager = links as? ShardedManager else { return continuation.resume() }
-                    manager.leaveSplitGroup { continuation.resume() }
-                }
+                subscriber.leaveSplitGroup { continuation.resume() }
             }
         }
         await subscriber.shutdown()
@@ -149,11 +146,11 @@ package final class ServiceRunner: Sendable {
         guard let admin = options.admin else { return }
         let api = AdminAPI(subscriber: subscriber, token: options.adminToken, metrics: {
             sink.reportMetrics(to: metrics)
-            metrics.nodeLocal(subscriber.withLinks { $0.nodeLocalLinks })
-            return metrics.scrape(desired: subscriber.withLinks { $0.desired })
+            metrics.nodeLocal(subscriber.status.nodeLocal)
+            return metrics.scrape(desired: subscriber.desiredNow)
         })
         do {
-            let server = try HTTPServer(loop: loop, host: admin.host, port: admin.port) { api.handle($0) }
+            let server = try HTTPServer(loop: loop, host: admin.host, port: admin.port) { api.handle($0, respond: $1) }
             handles.admin = server
             logger.info("admin API listening", metadata: ["address": "\(admin.host):\(server.port)", "auth": "\(options.adminToken == nil ? "none" : "bearer")"])
         } catch {
@@ -190,15 +187,14 @@ package final class ServiceRunner: Sendable {
         }
         let old = configured.set
         var added = 0, removed = 0
-        subscriber.withLinks { links in
-            for kind in SubscriptionKind.allCases {
-                let gone = old[kind].subtracting(fresh.subscriptions[kind]).sorted()
-                let new = fresh.subscriptions[kind].subtracting(old[kind]).sorted()
-                if !gone.isEmpty { links.remove(kind, gone) { _ in } }
-                if !new.isEmpty { links.add(kind, new) { _ in } }
-                added += new.count
-                removed += gone.count
-            }
+        for kind in SubscriptionKind.allCases {
+            // Through the one change path; refusals of configured names are reported and retried by the link.
+            let gone = old[kind].subtracting(fresh.subscriptions[kind]).sorted()
+            let new = fresh.subscriptions[kind].subtracting(old[kind]).sorted()
+            if !gone.isEmpty { subscriber.apply(SubscriptionChange(kind, gone, subscribe: false)) { _ in } }
+            if !new.isEmpty { subscriber.apply(SubscriptionChange(kind, new, subscribe: true, keepsRefused: true)) { _ in } }
+            added += new.count
+            removed += gone.count
         }
         configured.set = fresh.subscriptions
         logger.info("SIGHUP: configuration reloaded", metadata: ["subscribed": "\(added)", "unsubscribed": "\(removed)"])

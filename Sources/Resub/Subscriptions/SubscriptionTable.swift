@@ -1,0 +1,266 @@
+/// Every subscription name of one link, each stored once as bytes, with its state as bits.
+///
+/// One table instead of parallel `Set<String>`s (desired, requested, confirmed, …): a name costs its bytes in
+/// one shared buffer, a 12-byte row and a 4-byte index slot (about 40 bytes for `mem.channel.12345`,
+/// against several hundred for the same name held as a `String` in three sets). Rows are addressed by
+/// number; a row is reused once no state bit and no in-flight command refers to it. No I/O.
+package struct SubscriptionTable: Sendable {
+    /// A row number: stable while the row holds a state bit or a pin.
+    package typealias Row = Int32
+
+    /// What is true of a name, as bits of one byte.
+    package struct State: OptionSet, Sendable, Hashable {
+        package let rawValue: UInt8
+        package init(rawValue: UInt8) { self.rawValue = rawValue }
+        /// The caller wants it.
+        package static let desired = State(rawValue: 1)
+        /// Sent (or about to be): the server will have it once every command sent so far is applied.
+        package static let requested = State(rawValue: 2)
+        /// The server confirmed it.
+        package static let confirmed = State(rawValue: 4)
+        /// The server refused it; it stays desired and is retried on its own backoff.
+        package static let refused = State(rawValue: 8)
+        /// Kept when refused (configured, not a live request the caller is told failed).
+        package static let kept = State(rawValue: 16)
+        /// The states that are counted per kind.
+        static let counted: [State] = [.desired, .requested, .confirmed, .refused]
+    }
+
+    private struct Entry: Sendable {
+        var offset: UInt32
+        var length: UInt32
+        /// The kind's raw value, or `freeKind` for a row on the free list.
+        var kind: UInt8
+        var state: State
+        /// In-flight commands (and change tickets) that refer to the row.
+        var pins: UInt16
+    }
+
+    private static let freeKind: UInt8 = 0xFF
+    private static let empty: Int32 = -1
+    private static let deleted: Int32 = -2
+
+    private var bytes: [UInt8] = []
+    private var entries: [Entry] = []
+    /// Open addressing (linear probing) from a name's hash to its row; a power of two long.
+    private var index: [Int32] = []
+    private var freeRows: [Row] = []
+    private var tombstones = 0
+    private var garbageBytes = 0
+    /// Per kind and counted state, how many rows have the bit.
+    private var counts = [Int](repeating: 0, count: SubscriptionKind.allCases.count * State.counted.count)
+
+    /// An empty table.
+    package init() {}
+
+    /// Rows in use.
+    package var count: Int { entries.count - freeRows.count }
+
+    /// Rows of `kind` with `state` set (`state` one of desired, requested, confirmed, refused).
+    package func count(_ kind: SubscriptionKind, _ state: State) -> Int {
+        guard let i = State.counted.firstIndex(of: state) else { preconditionFailure("\(state) is not counted") }
+        return counts[kind.rawValue * State.counted.count + i]
+    }
+
+    // MARK: Finding and adding names
+
+    /// The row of a name, if present.
+    package func row(_ kind: SubscriptionKind, _ name: String) -> Row? {
+        var name = name
+        return name.withUTF8 { find(kind, UnsafeRawBufferPointer($0)).row }
+    }
+
+    /// The row of a name, added with no state bit when absent.
+    package mutating func insert(_ kind: SubscriptionKind, _ name: String) -> Row {
+        var name = name
+        return name.withUTF8 { insert(kind, UnsafeRawBufferPointer($0)) }
+    }
+
+    private mutating func insert(_ kind: SubscriptionKind, _ name: UnsafeRawBufferPointer) -> Row {
+        if index.isEmpty || (count + tombstones + 1) * 2 > index.count { rehash(minimum: count + 1) }
+        let found = find(kind, name)
+        if let row = found.row { return row }
+        if bytes.count + name.count > Int(UInt32.max) { preconditionFailure("subscription table over 4 GiB of names") }
+        let entry = Entry(offset: UInt32(bytes.count), length: UInt32(name.count), kind: UInt8(kind.rawValue), state: [], pins: 0)
+        bytes.append(contentsOf: name)
+        let row: Row
+        if let reused = freeRows.popLast() {
+            row = reused
+            entries[Int(row)] = entry
+        } else {
+            row = Row(entries.count)
+            entries.append(entry)
+        }
+        if index[found.slot] == Self.deleted { tombstones -= 1 }
+        index[found.slot] = row
+        return row
+    }
+
+    /// The slot holding the name's row, or the first free slot on its probe sequence.
+    private func find(_ kind: SubscriptionKind, _ name: UnsafeRawBufferPointer) -> (row: Row?, slot: Int) {
+        guard !index.isEmpty else { return (nil, 0) }
+        let mask = index.count - 1
+        var slot = Self.hash(kind.rawValue, name) & mask
+        var firstDeleted: Int?
+        while true {
+            let row = index[slot]
+            if row == Self.empty { return (nil, firstDeleted ?? slot) }
+            if row == Self.deleted {
+                if firstDeleted == nil { firstDeleted = slot }
+            } else if matches(row, kind, name) {
+                return (row, slot)
+            }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    private func matches(_ row: Row, _ kind: SubscriptionKind, _ name: UnsafeRawBufferPointer) -> Bool {
+        let entry = entries[Int(row)]
+        guard entry.kind == UInt8(kind.rawValue), Int(entry.length) == name.count else { return false }
+        return bytes.withUnsafeBytes { all in
+            name.isEmpty || memcmpEqual(all.baseAddress! + Int(entry.offset), name.baseAddress!, name.count)
+        }
+    }
+
+    /// FNV-1a over the kind and the bytes.
+    private static func hash(_ kind: Int, _ name: UnsafeRawBufferPointer) -> Int {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(kind)
+        for byte in name {
+            h ^= UInt64(byte)
+            h &*= 0x100_0000_01b3
+        }
+        return Int(truncatingIfNeeded: h ^ (h >> 29))
+    }
+
+    private mutating func rehash(minimum: Int) {
+        var size = 16
+        while size < minimum * 2 + 2 { size <<= 1 }
+        index = [Int32](repeating: Self.empty, count: size)
+        tombstones = 0
+        let mask = size - 1
+        for row in entries.indices where entries[row].kind != Self.freeKind {
+            let entry = entries[row]
+            let hash = bytes.withUnsafeBytes { all in
+                Self.hash(Int(entry.kind), UnsafeRawBufferPointer(rebasing: all[Int(entry.offset)..<Int(entry.offset + entry.length)]))
+            }
+            var slot = hash & mask
+            while index[slot] != Self.empty { slot = (slot + 1) & mask }
+            index[slot] = Row(row)
+        }
+    }
+
+    // MARK: Reading rows
+
+    /// The kind of a row.
+    package func kind(_ row: Row) -> SubscriptionKind { SubscriptionKind(rawValue: Int(entries[Int(row)].kind))! }
+
+    /// The state bits of a row.
+    package func state(_ row: Row) -> State { entries[Int(row)].state }
+
+    /// The name of a row, as a new string.
+    package func name(_ row: Row) -> String {
+        let entry = entries[Int(row)]
+        return String(decoding: bytes[Int(entry.offset)..<Int(entry.offset + entry.length)], as: UTF8.self)
+    }
+
+    /// The name's bytes of a row, for the duration of `body`.
+    package func withName<R>(_ row: Row, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let entry = entries[Int(row)]
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[Int(entry.offset)..<Int(entry.offset + entry.length)])) }
+    }
+
+    /// Every row of `kind` that has all bits of `all` and none of `none`, in row order.
+    package func rows(_ kind: SubscriptionKind, all: State, none: State = []) -> [Row] {
+        var result: [Row] = []
+        result.reserveCapacity(all.isEmpty ? 0 : count(kind, all.contains(.desired) ? .desired : .requested))
+        let raw = UInt8(kind.rawValue)
+        for row in entries.indices {
+            let entry = entries[row]
+            if entry.kind == raw, entry.state.isSuperset(of: all), entry.state.isDisjoint(with: none) { result.append(Row(row)) }
+        }
+        return result
+    }
+
+    /// The names of every row with all bits of `state`, as a set per kind (a view for callers; not kept).
+    package func set(_ state: State) -> SubscriptionSet {
+        var set = SubscriptionSet()
+        for kind in SubscriptionKind.allCases {
+            let rows = rows(kind, all: state)
+            set[kind].reserveCapacity(rows.count)
+            for row in rows { set[kind].insert(name(row)) }
+        }
+        return set
+    }
+
+    // MARK: Changing rows
+
+    /// Sets and clears state bits; a row left with no bit and no pin is freed.
+    package mutating func update(_ row: Row, set: State = [], clear: State = []) {
+        let i = Int(row)
+        let old = entries[i].state
+        let new = old.subtracting(clear).union(set)
+        guard new != old else { return release(row) }
+        entries[i].state = new
+        let base = Int(entries[i].kind) * State.counted.count
+        for (n, bit) in State.counted.enumerated() where old.contains(bit) != new.contains(bit) {
+            counts[base + n] += new.contains(bit) ? 1 : -1
+        }
+        release(row)
+    }
+
+    /// Clears `state` on every row that has it.
+    package mutating func clearAll(_ state: State) {
+        for row in entries.indices where entries[row].kind != Self.freeKind && !entries[row].state.isDisjoint(with: state) {
+            update(Row(row), clear: state)
+        }
+    }
+
+    /// Keeps a row alive while a command refers to it.
+    package mutating func pin(_ row: Row) {
+        entries[Int(row)].pins += 1
+    }
+
+    /// Undoes one ``pin(_:)``.
+    package mutating func unpin(_ row: Row) {
+        precondition(entries[Int(row)].pins > 0, "unpinning row \(row) with no pin")
+        entries[Int(row)].pins -= 1
+        release(row)
+    }
+
+    /// Frees the row if nothing refers to it any more.
+    private mutating func release(_ row: Row) {
+        let entry = entries[Int(row)]
+        guard entry.state.isEmpty, entry.pins == 0, entry.kind != Self.freeKind else { return }
+        let slot = withName(row) { find(SubscriptionKind(rawValue: Int(entry.kind))!, $0).slot }
+        precondition(index[slot] == row, "row \(row) missing from the index")
+        index[slot] = Self.deleted
+        tombstones += 1
+        entries[Int(row)].kind = Self.freeKind
+        freeRows.append(row)
+        garbageBytes += Int(entry.length)
+        if garbageBytes > 4096, garbageBytes * 2 > bytes.count { compact() }
+    }
+
+    /// Copies the live names into a fresh buffer (rows keep their numbers).
+    private mutating func compact() {
+        var fresh: [UInt8] = []
+        fresh.reserveCapacity(bytes.count - garbageBytes)
+        for row in entries.indices where entries[row].kind != Self.freeKind {
+            let entry = entries[row]
+            entries[row].offset = UInt32(fresh.count)
+            fresh.append(contentsOf: bytes[Int(entry.offset)..<Int(entry.offset + entry.length)])
+        }
+        bytes = fresh
+        garbageBytes = 0
+    }
+}
+
+/// Whether `count` bytes at `a` and `b` are equal.
+private func memcmpEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
+    var i = 0
+    while i < count {
+        if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+        i += 1
+    }
+    return true
+}
