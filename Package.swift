@@ -105,6 +105,12 @@ let package = Package(
             path: "Benchmarks/SplitBenchmark",
             swiftSettings: strict
         ),
+        .executableTarget(
+            name: "resub-sentinel-bench",
+            dependencies: ["Resub", "RESP", "TestSupport"],
+            path: "Benchmarks/SentinelBenchmark",
+            swiftSettings: strict
+        ),
         .target(
             name: "TestSupport",
             dependencies: ["RESP", "Resub"],

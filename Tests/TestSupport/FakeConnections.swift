@@ -9,6 +9,8 @@ public final class FakeConnections: @unchecked Sendable {
     public let scheduler: ManualScheduler
     /// The transport of every connection opened so far, oldest first.
     public private(set) var transports: [FakeTransport] = []
+    /// The configuration of every connection opened so far, oldest first (where each one went).
+    public private(set) var configurations: [ConnectionConfiguration] = []
 
     /// No connection opened yet.
     public init(scheduler: ManualScheduler) {
@@ -19,6 +21,7 @@ public final class FakeConnections: @unchecked Sendable {
     package func open(_ configuration: ConnectionConfiguration, _ delegate: any ConnectionDelegate) -> Connection {
         let transport = FakeTransport()
         transports.append(transport)
+        configurations.append(configuration)
         return Connection(scheduler: scheduler, configuration: configuration, delegate: delegate) { transportDelegate in
             transport.delegate = transportDelegate
             return transport

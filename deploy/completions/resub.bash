@@ -164,8 +164,8 @@ _resub() {
 
     local -a repeating_flags=()
     local -a non_repeating_flags=(--cluster --no-cluster --emit-gaps --no-emit-gaps --version -h --help)
-    local -a repeating_options=(--url --channel --pattern --shard-channel --webhook-secret --webhook-header --stream)
-    local -a non_repeating_options=(--config --slots --format --client-name --count --log-format --protocol --connect-timeout --ping-interval --ping-timeout --reconnect-min --reconnect-max --replay-batch --admin --admin-token --shutdown-timeout --webhook --webhook-batch --webhook-linger --webhook-concurrency --webhook-timeout --webhook-ca --spool-dir --spool-max-bytes --group --consumer --stream-start --state-dir --tls-ca --tls-cert --tls-key --password-file)
+    local -a repeating_options=(--url --channel --pattern --shard-channel --webhook-secret --webhook-header --stream --sentinel)
+    local -a non_repeating_options=(--config --slots --split-group --member-ttl --format --client-name --count --log-format --protocol --connect-timeout --ping-interval --ping-timeout --reconnect-min --reconnect-max --replay-batch --admin --admin-token --shutdown-timeout --webhook --webhook-batch --webhook-linger --webhook-concurrency --webhook-timeout --webhook-ca --spool-dir --spool-max-bytes --group --consumer --stream-start --state-dir --tls-ca --tls-cert --tls-key --password-file --sentinel-master --sentinel-password-file)
     __resub_offer_flags_options 0
 
     # Offer option value completions
@@ -177,6 +177,12 @@ _resub() {
         return
         ;;
     '--slots')
+        return
+        ;;
+    '--split-group')
+        return
+        ;;
+    '--member-ttl')
         return
         ;;
     '--channel')
@@ -285,6 +291,15 @@ _resub() {
         return
         ;;
     '--password-file')
+        return
+        ;;
+    '--sentinel')
+        return
+        ;;
+    '--sentinel-master')
+        return
+        ;;
+    '--sentinel-password-file')
         return
         ;;
     esac

@@ -20,7 +20,7 @@ function __resub_parse_tokens -S
     set -l unparsed_tokens (__resub_tokens -pc)
     switch $unparsed_tokens[1]
     case 'resub'
-        __resub_parse_subcommand 0 'config=' 'url=+' 'cluster' 'no-cluster' 'slots=' 'channel=+' 'pattern=+' 'shard-channel=+' 'format=' 'client-name=' 'count=' 'log-format=' 'protocol=' 'connect-timeout=' 'ping-interval=' 'ping-timeout=' 'reconnect-min=' 'reconnect-max=' 'replay-batch=' 'emit-gaps' 'no-emit-gaps' 'admin=' 'admin-token=' 'shutdown-timeout=' 'webhook=' 'webhook-secret=+' 'webhook-header=+' 'webhook-batch=' 'webhook-linger=' 'webhook-concurrency=' 'webhook-timeout=' 'webhook-ca=' 'spool-dir=' 'spool-max-bytes=' 'stream=+' 'group=' 'consumer=' 'stream-start=' 'state-dir=' 'tls-ca=' 'tls-cert=' 'tls-key=' 'password-file=' 'version' 'h/help'
+        __resub_parse_subcommand 0 'config=' 'url=+' 'cluster' 'no-cluster' 'slots=' 'split-group=' 'member-ttl=' 'channel=+' 'pattern=+' 'shard-channel=+' 'format=' 'client-name=' 'count=' 'log-format=' 'protocol=' 'connect-timeout=' 'ping-interval=' 'ping-timeout=' 'reconnect-min=' 'reconnect-max=' 'replay-batch=' 'emit-gaps' 'no-emit-gaps' 'admin=' 'admin-token=' 'shutdown-timeout=' 'webhook=' 'webhook-secret=+' 'webhook-header=+' 'webhook-batch=' 'webhook-linger=' 'webhook-concurrency=' 'webhook-timeout=' 'webhook-ca=' 'spool-dir=' 'spool-max-bytes=' 'stream=+' 'group=' 'consumer=' 'stream-start=' 'state-dir=' 'tls-ca=' 'tls-cert=' 'tls-key=' 'password-file=' 'sentinel=+' 'sentinel-master=' 'sentinel-password-file=' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __resub_parse_subcommand -r 1 'version'
@@ -81,7 +81,9 @@ complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "r
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub"' -l 'url' -d 'redis://[user:pass@]host:port, rediss://… or unix:///path (repeatable: cluster seeds; REDIS_URL when absent).' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" cluster' -l 'cluster' -d 'Cluster mode: the --url values are seeds; the topology comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7).'
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" no-cluster' -l 'no-cluster' -d 'Cluster mode: the --url values are seeds; the topology comes from CLUSTER SHARDS (CLUSTER SLOTS before Redis 7).'
-complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" slots' -l 'slots' -d 'Cluster mode: serve only shard channels whose hash slot is in these ranges, e.g. 0-5460,10923-16383.' -rfka ''
+complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" slots' -l 'slots' -d 'Cluster mode: serve only shard channels whose hash slot is in these ranges, e.g. 0-5460,10923-16383; or auto: share the slots with the live members of the split group.' -rfka ''
+complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" split-group' -l 'split-group' -d 'With --slots auto: the split group\'s name; instances of one group share the slots. (default: resub)' -rfka ''
+complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" member-ttl' -l 'member-ttl' -d 'With --slots auto: a member\'s lease in seconds; a dead member\'s slots move within this plus 1 s. (default: 5)' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub"' -l 'channel' -d 'SUBSCRIBE this channel (repeatable).' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub"' -l 'pattern' -d 'PSUBSCRIBE this glob pattern (repeatable).' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub"' -l 'shard-channel' -d 'SSUBSCRIBE this shard channel, Redis 7+ (repeatable).' -rfka ''
@@ -120,6 +122,9 @@ complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "r
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" tls-cert' -l 'tls-cert' -d 'Client certificate (PEM) for rediss:// servers that require one; with --tls-key.' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" tls-key' -l 'tls-key' -d 'The client certificate\'s private key (PEM).' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" password-file' -l 'password-file' -d 'Read the Redis password from this file (first line) instead of the URL; RESUB_PASSWORD works too.' -rfka ''
+complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub"' -l 'sentinel' -d 'Sentinel mode: a sentinel to ask for the master (repeatable, tried in turn); with --sentinel-master. Same as --url redis+sentinel://h1:26379,h2:26379/NAME.' -rfka ''
+complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" sentinel-master' -l 'sentinel-master' -d 'Sentinel mode: the master\'s name as the sentinels monitor it.' -rfka ''
+complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" sentinel-password-file' -l 'sentinel-password-file' -d 'Password of sentinels with requirepass (first line of the file); RESUB_SENTINEL_PASSWORD works too.' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" version' -l 'version' -d 'Show the version.'
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" h help' -s 'h' -l 'help' -d 'Show help information.'
 complete -c 'resub' -n '__resub_should_offer_completions_for_positional "resub" -eq 1' -fa 'help' -d 'Show subcommand help information.'

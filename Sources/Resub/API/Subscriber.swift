@@ -95,6 +95,11 @@ public final class Subscriber: Sendable {
                 loop: loop, template: template, health: configuration.health,
                 replayBatchSize: configuration.replayBatchSize, cluster: cluster,
                 initial: configuration.initialSubscriptions, onBatch: onBatch, onEvent: onEvent)
+        } else if let sentinel = configuration.sentinel {
+            link = SentinelLink(
+                loop: loop, sentinel: sentinel, template: configuration.connectionConfiguration, health: configuration.health,
+                desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
+                onBatch: onBatch, onEvent: onEvent)
         } else {
             // Keyspace/keyevent names are checked against the server's notify-keyspace-events once confirmed.
             let check = KeyspaceConfigCheck(loop: loop, template: configuration.connectionConfiguration, onEvent: onEvent)
@@ -198,7 +203,8 @@ public final class Subscriber: Sendable {
         loop.assertInLoop()
         return SubscriberStatus(
             links: link.linkStates, lastErrors: link.lastErrors, refusals: link.refusals,
-            nodeLocal: link.nodeLocalLinks, split: (link as? ShardedManager)?.splitStatus)
+            nodeLocal: link.nodeLocalLinks, split: (link as? ShardedManager)?.splitStatus,
+            sentinel: (link as? SentinelLink)?.monitor)
     }
 
     /// A split group member hands its slots off (bounded) before it stops; `completion` runs at once

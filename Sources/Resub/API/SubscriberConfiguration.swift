@@ -11,6 +11,9 @@ public struct SubscriberConfiguration: Sendable {
     public var protocolPreference: RESPProtocolPreference
     /// Cluster mode (nil: standalone ``endpoint``). In cluster mode `endpoint` is ignored: the seeds are.
     public var cluster: ClusterConfiguration?
+    /// Sentinel mode (nil: standalone ``endpoint`` or ``cluster``): the master's address comes from the
+    /// sentinels; ``endpoint`` gives only the data nodes' credentials.
+    public var sentinel: SentinelConfiguration?
     /// The subscriptions to make as soon as the first connection is ready.
     public var initialSubscriptions: SubscriptionSet
     /// Names per (P/S)SUBSCRIBE command when replaying or subscribing many at once.
@@ -52,6 +55,7 @@ public struct SubscriberConfiguration: Sendable {
     ) {
         self.endpoint = endpoint
         self.cluster = nil
+        self.sentinel = nil
         self.clientName = clientName
         self.protocolPreference = protocolPreference
         self.initialSubscriptions = initialSubscriptions
@@ -68,7 +72,7 @@ public struct SubscriberConfiguration: Sendable {
     }
 
     var connectionConfiguration: ConnectionConfiguration {
-        let usesTLS = cluster?.seeds.first?.tls ?? endpoint.tls
+        let usesTLS = sentinel?.tls ?? cluster?.seeds.first?.tls ?? endpoint.tls
         var socket = SocketOptions(connectTimeout: connectTimeout)
         socket.useTLS(usesTLS, context: tls)
         return ConnectionConfiguration(

@@ -30,6 +30,10 @@ public enum SubscriberEvent: Sendable, Hashable {
     case topologyRefreshFailed(ResubError)
     /// Cluster mode: shard channels outside the served slot ranges, ignored.
     case shardChannelsIgnored(names: [String], slots: String)
+    /// Sentinel mode: the sentinels name a new master (`from` is nil the first time).
+    case masterChanged(name: String, from: String?, to: String)
+    /// Sentinel mode: a sentinel was down, timed out, did not know the master or named a replica; skipped.
+    case sentinelSkipped(sentinel: String, reason: ResubError)
     /// A node carrying keyspace or keyevent subscriptions has `notify-keyspace-events` set to `configured`,
     /// which lacks the flags `missing`: those subscriptions receive nothing (or less) from it.
     case keyspaceEventsDisabled(node: String, configured: String, missing: String)
@@ -65,6 +69,9 @@ extension SubscriberEvent: CustomStringConvertible {
         case .topologyRefreshFailed(let error): return "cluster topology refresh failed: \(error)"
         case .shardChannelsIgnored(let names, let slots):
             return "ignoring \(names.count) shard channel(s) outside slots \(slots): \(names.prefix(10).joined(separator: ", "))\(names.count > 10 ? ", …" : "")"
+        case .masterChanged(let name, let from, let to):
+            return from.map { "sentinel: master \(name) moved from \($0) to \(to)" } ?? "sentinel: master \(name) is \(to)"
+        case .sentinelSkipped(let sentinel, let reason): return "sentinel \(sentinel) skipped: \(reason)"
         case .keyspaceEventsDisabled(let node, let configured, let missing):
             return "notify-keyspace-events is \"\(configured)\" on \(node): keyspace/keyevent subscriptions need the flags \"\(missing)\" too "
                 + "(e.g. CONFIG SET notify-keyspace-events \(configured)\(missing))"

@@ -10,12 +10,15 @@ package struct SubscriberStatus: Sendable {
     package var nodeLocal: [NodeLocalLinkState]
     /// The split group membership, when this process is a member of one.
     package var split: SplitStatus?
+    /// Sentinel mode: the monitor that resolves the master (read on the loop thread only).
+    package var sentinel: SentinelMonitor?
 
     /// Creates a status.
     package init(
         links: [(node: String, state: LinkState)], lastErrors: [String: ResubError], refusals: [SubscriptionRefusal],
-        nodeLocal: [NodeLocalLinkState] = [], split: SplitStatus? = nil
+        nodeLocal: [NodeLocalLinkState] = [], split: SplitStatus? = nil, sentinel: SentinelMonitor? = nil
     ) {
+        self.sentinel = sentinel
         self.links = links
         self.lastErrors = lastErrors
         self.refusals = refusals

@@ -97,16 +97,38 @@ where Instant.Duration == Duration {
         }
     }
 
+    /// Serves `endpoint` from now on (Sentinel named a new master): starts there when idle; otherwise leaves
+    /// the current node at once and connects to `endpoint` without waiting out a backoff delay. Nothing
+    /// happens when it already is the node. Loop-only.
+    package func follow(_ endpoint: RedisEndpoint) {
+        environment.timers.assertInLoop(file: #fileID, line: #line)
+        guard health.state != .stopped else { return }
+        let moved = endpoint != configuration.endpoint
+        configuration.endpoint = endpoint
+        if health.state == .idle { return start() }
+        guard moved else { return }
+        if let connection {
+            // Coded as a timeout: the old node may have been frozen or cut off for a while, so the outage (the
+            // gap) starts at the last byte received, not now.
+            fail(ResubError(.timeout, "leaving for the new master \(endpoint.address)", node: connection.node))
+        }
+        // Fire the pending reconnect now: the new node is known, a backoff delay would only add latency (the
+        // health monitor ignores the ids it no longer waits for).
+        guard health.state == .waitingToReconnect else { return }
+        let armed = timers
+        timers = [:]
+        for timer in armed.values { timer.cancel() }
+        for id in armed.keys.sorted() { apply(health.timerFired(id, now: environment.now())) }
+    }
+
     // MARK: Carrying out the health monitor's actions
 
     private func apply(_ actions: [Health.Action]) {
         for action in actions {
             switch action {
             case .connect:
-                if health.attempt > 0, let endpoint = nextEndpoint?() {
-                    configuration.endpoint = endpoint
-                    node = endpoint.address.description
-                }
+                if health.attempt > 0, let endpoint = nextEndpoint?() { configuration.endpoint = endpoint }
+                node = configuration.endpoint.address.description
                 onEvent(.connecting(node: node, attempt: health.attempt))
                 let connection = environment.open(configuration, self)
                 connection.isReadingPaused = isReadingPaused

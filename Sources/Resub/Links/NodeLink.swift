@@ -11,7 +11,8 @@ package final class NodeLink: @unchecked Sendable {
     /// The subscription machine of a node link, on the continuous clock.
     package typealias Subscriptions = SubscriptionStateMachine<ContinuousClock.Instant>
 
-    private let supervisor: Supervisor
+    /// Keeps the connection alive (Sentinel's monitor hooks its ROLE check and the master's endpoint in here).
+    package let supervisor: Supervisor
     private let timers: any TimerScheduler
     private let now: () -> ContinuousClock.Instant
     package private(set) var subscriptions: Subscriptions
@@ -103,6 +104,11 @@ package final class NodeLink: @unchecked Sendable {
     package var isReadingPaused: Bool {
         get { supervisor.isReadingPaused }
         set { supervisor.isReadingPaused = newValue }
+    }
+
+    /// Serves `endpoint` from now on (Sentinel named a new master); see ``LinkSupervisor/follow(_:)``. Loop-only.
+    package func follow(_ endpoint: RedisEndpoint) {
+        supervisor.follow(endpoint)
     }
 
     /// Replays the desired set on the current connection, pipelined; the supervisor hears of it only when

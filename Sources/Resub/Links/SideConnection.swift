@@ -37,7 +37,7 @@ package final class SideConnection: ConnectionDelegate {
         return health.pingInterval + health.pingTimeout
     }
 
-    private let configuration: ConnectionConfiguration
+    private var configuration: ConnectionConfiguration
     private let timeout: Duration
     private let timers: any TimerScheduler
     private let open: (ConnectionConfiguration, any ConnectionDelegate) -> Connection
@@ -92,6 +92,14 @@ package final class SideConnection: ConnectionDelegate {
     package func close() {
         failWaiting()
         connection.take()?.disconnect()
+    }
+
+    /// Sends the next commands to `configuration`'s server: when its endpoint differs, the connection to the
+    /// old one closes as ``close()`` does. Loop-only.
+    package func retarget(_ configuration: ConnectionConfiguration) {
+        guard configuration.endpoint != self.configuration.endpoint else { return }
+        close()
+        self.configuration = configuration
     }
 
     private func current() -> Connection {

@@ -17,6 +17,8 @@ public final class BlockingReader: Sendable {
     private let loop: EventLoop
     private let ownsLoop: Bool
     private let link: StreamLink
+    /// Sentinel mode's monitor (nil otherwise).
+    private let monitor: SentinelMonitor?
     private let continuation: AsyncStream<StreamEntry>.Continuation
     private let stopped = Atomic<Bool>(false)
     /// Every entry read, in order (single consumer).
@@ -42,12 +44,23 @@ public final class BlockingReader: Sendable {
         self.eventContinuation = eventContinuation
         let onEntries: ([StreamEntry]) -> Void = handler ?? { list in for entry in list { continuation.yield(entry) } }
         if handler != nil { continuation.finish() }
-        link = StreamLink(environment: .loop(loop), configuration: configuration, onEntries: onEntries, onEvent: { event in
+        let onEvent: (SubscriberEvent) -> Void = { event in
             eventHandler?(event)
             eventContinuation.yield(event)
-        })
-        let link = self.link
-        loop.execute { link.start() }
+        }
+        link = StreamLink(environment: .loop(loop), configuration: configuration, onEntries: onEntries, onEvent: onEvent)
+        if let sentinel = configuration.sentinel {
+            // The link starts once the sentinels name the master.
+            let monitor = SentinelMonitor(
+                loop: loop, configuration: sentinel, template: link.template, dataNode: configuration.endpoint,
+                health: configuration.health, onEvent: onEvent)
+            monitor.attach(link)
+            self.monitor = monitor
+        } else {
+            monitor = nil
+        }
+        let (link, monitor) = (self.link, self.monitor)
+        loop.execute { if let monitor { monitor.start() } else { link.start() } }
     }
 
     /// XACKs consumer-group entries (call it once they are safely handled); returns how many the server
@@ -97,7 +110,9 @@ public final class BlockingReader: Sendable {
         let link = self.link
         let continuation = self.continuation
         let events = eventContinuation
+        let monitor = self.monitor
         loop.execute {
+            monitor?.stop()
             link.stop()
             continuation.finish()
             events.finish()

@@ -22,13 +22,15 @@ package final class StreamLink: @unchecked Sendable {
 
     private let configuration: StreamReaderConfiguration
     private let environment: LinkEnvironment<ContinuousClock.Instant>
-    private let supervisor: Supervisor
+    /// Keeps the reading connection alive (Sentinel's monitor hooks its ROLE check and the master's endpoint
+    /// in here).
+    package let supervisor: Supervisor
     private var reader: StreamReadStateMachine<ContinuousClock.Instant>
     private let side: SideConnection
     private var clientID: Int64?
     private let onEntries: ([StreamEntry]) -> Void
-    /// `host:port` (or `unix:/path`).
-    package let node: String
+    /// `host:port` (or `unix:/path`) of the current or last reading connection.
+    package var node: String { supervisor.node }
 
     /// Creates an idle reader in `environment` (`.loop(loop)`; tests pass fake transports and a manual
     /// scheduler); call ``start()``. Loop-only.
@@ -39,7 +41,7 @@ package final class StreamLink: @unchecked Sendable {
         self.configuration = configuration
         self.environment = environment
         var socket = SocketOptions(connectTimeout: configuration.connectTimeout)
-        socket.useTLS(configuration.endpoint.tls, context: configuration.tls)
+        socket.useTLS(configuration.sentinel?.tls ?? configuration.endpoint.tls, context: configuration.tls)
         let connection = ConnectionConfiguration(endpoint: configuration.endpoint, clientName: configuration.clientName, socket: socket)
         self.supervisor = Supervisor(
             configuration: connection, health: configuration.health, random: SystemRandomNumberGenerator(), environment: environment)
@@ -47,7 +49,6 @@ package final class StreamLink: @unchecked Sendable {
             configuration: connection, timeout: configuration.health.pingInterval + configuration.health.pingTimeout,
             timers: environment.timers, open: environment.open)
         self.reader = StreamReadStateMachine(configuration: configuration)
-        self.node = configuration.endpoint.address.description
         self.onEntries = onEntries
         supervisor.onEvent = onEvent
         supervisor.setUp = { [unowned self] connection in self.prepare(connection) }
@@ -62,6 +63,9 @@ package final class StreamLink: @unchecked Sendable {
     /// (group).
     package var lastIDs: [String: String] { reader.lastIDs }
 
+    /// The reading connection's settings (Sentinel's monitor uses them for the sentinels too).
+    package var template: ConnectionConfiguration { supervisor.configuration }
+
     /// Opens the reading connection. Loop-only.
     package func start() {
         supervisor.start()
@@ -69,6 +73,7 @@ package final class StreamLink: @unchecked Sendable {
 
     /// After the handshake: learn our CLIENT ID (for unblock), resolve `$`, create groups, then read.
     private func prepare(_ connection: Connection) {
+        side.retarget(supervisor.configuration)  // the reading connection may have moved (Sentinel)
         clientID = nil  // the last connection's; kept until now so that unblock() after stop() still fails
         connection.send(["CLIENT", "ID"]) { [weak self] result in
             guard let self, connection === self.supervisor.connection else { return }
@@ -104,6 +109,14 @@ package final class StreamLink: @unchecked Sendable {
         } else {
             setUpStreams(on: connection, remaining: rest)
         }
+    }
+
+    /// Reads from `endpoint` from now on (Sentinel named a new master): plain XREAD resumes after the last ID
+    /// delivered, a group with its own pending entries; XACK and CLIENT UNBLOCK go there too. See
+    /// ``LinkSupervisor/follow(_:)``. Loop-only.
+    package func follow(_ endpoint: RedisEndpoint) {
+        supervisor.follow(endpoint)
+        side.retarget(supervisor.configuration)
     }
 
     // MARK: Reading

@@ -42,6 +42,9 @@ public struct StreamReaderConfiguration: Sendable {
     public var connectTimeout: Duration
     /// TLS for a `rediss://` endpoint (nil: the system CA bundle).
     public var tls: TLSContext?
+    /// Sentinel mode: read from the master the sentinels name, and follow it (``endpoint`` gives only the
+    /// credentials).
+    public var sentinel: SentinelConfiguration?
 
     /// Creates a configuration.
     public init(

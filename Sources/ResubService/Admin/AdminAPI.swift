@@ -104,6 +104,8 @@ package final class AdminAPI: @unchecked Sendable {
         package let refused: [Refused]?
         package let keyspace: [NodeLocal]?
         package let split: Split?
+        /// Sentinel mode: the master and the sentinels (see AdminAPI+Sentinel.swift).
+        package let sentinel: Sentinel?
     }
 
     /// /readyz: 200 when ready, else 503; each link with its state (and why it is down), and every refused
@@ -128,7 +130,8 @@ package final class AdminAPI: @unchecked Sendable {
                     group: $0.group, member: $0.member, members: $0.members, lease: $0.leaseHeld, ranges: $0.ranges,
                     slots: $0.slots, broadcast: $0.broadcast, acquiring_blocks: $0.acquiring,
                     releasing_blocks: $0.releasing, settled: $0.isSettled)
-            })
+            },
+            sentinel: status.sentinel.map(Self.sentinel))
         return (status.isReady ? 200 : 503, body)
     }
 

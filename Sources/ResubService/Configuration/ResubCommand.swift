@@ -151,6 +151,15 @@ package struct ResubCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Read the Redis password from this file (first line) instead of the URL; RESUB_PASSWORD works too.", valueName: "FILE"))
     var passwordFile: String?
 
+    @Option(name: .customLong("sentinel"), help: ArgumentHelp("Sentinel mode: a sentinel to ask for the master (repeatable, tried in turn); with --sentinel-master. Same as --url redis+sentinel://h1:26379,h2:26379/NAME.", valueName: "HOST:PORT"))
+    var sentinels: [String] = []
+
+    @Option(help: ArgumentHelp("Sentinel mode: the master's name as the sentinels monitor it.", valueName: "NAME"))
+    var sentinelMaster: String?
+
+    @Option(help: ArgumentHelp("Password of sentinels with requirepass (first line of the file); RESUB_SENTINEL_PASSWORD works too.", valueName: "FILE"))
+    var sentinelPasswordFile: String?
+
     package init() {}
 
     /// The flags that were given, as the top settings layer.
@@ -201,6 +210,9 @@ package struct ResubCommand: AsyncParsableCommand {
         set("tls_cert", tlsCert)
         set("tls_key", tlsKey)
         set("password_file", passwordFile)
+        set("sentinels", sentinels)
+        set("sentinel_master", sentinelMaster)
+        set("sentinel_password_file", sentinelPasswordFile)
         return s
     }
 

@@ -64,6 +64,9 @@ package struct ServiceOptions: Sendable {
     package var stateDirectory: String?
     /// TLS settings for `rediss://` (CA bundle, client certificate); nil: the system bundle.
     package var tls: TLSContext?
+    /// Sentinel mode (`--sentinel` + `--sentinel-master`, or a `redis+sentinel://` URL); `endpoints[0]` then
+    /// gives only the data nodes' credentials.
+    package var sentinel: SentinelConfiguration?
 
     package init(endpoints: [RedisEndpoint], subscriptions: SubscriptionSet) {
         self.endpoints = endpoints
@@ -75,9 +78,17 @@ package struct ServiceOptions: Sendable {
         var urlTexts = s.list("urls")
         if urlTexts.isEmpty { urlTexts = ["redis://127.0.0.1:6379"] }
         var endpoints: [RedisEndpoint] = []
+        var sentinel: SentinelConfiguration?
         for text in urlTexts {
-            do {
-                endpoints.append(try RedisEndpoint(url: text))
+            do throws(ResubError) {
+                if SentinelConfiguration.isSentinelURL(text) {
+                    guard urlTexts.count == 1 else { throw ResubError(.invalidConfiguration, "a redis+sentinel:// URL must be the only URL") }
+                    let parsed = try SentinelConfiguration.parse(url: text)
+                    sentinel = parsed.sentinel
+                    endpoints.append(parsed.dataNode)
+                } else {
+                    endpoints.append(try RedisEndpoint(url: text))
+                }
             } catch {
                 throw SettingsError("\(s.name(of: "urls")): \(error.message)")
             }
@@ -85,15 +96,7 @@ package struct ServiceOptions: Sendable {
         // A password from a file or the environment (RESUB_PASSWORD) instead of the URL: it never shows in
         // a process listing. It applies to every URL (cluster seeds and the nodes found from them).
         var password = s.string("password").flatMap { $0.isEmpty ? nil : $0 }
-        if let path = s.string("password_file") {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw SettingsError("\(s.name(of: "password_file")): cannot read \(path)")
-            }
-            var text = String(decoding: data, as: UTF8.self)
-            while text.last == "\n" || text.last == "\r" { text.removeLast() }
-            guard !text.isEmpty else { throw SettingsError("\(s.name(of: "password_file")): \(path) is empty") }
-            password = text
-        }
+        if let text = try Self.secretFile(s, "password_file") { password = text }
         if let password {
             for i in endpoints.indices { endpoints[i].password = password }
         }
@@ -107,6 +110,7 @@ package struct ServiceOptions: Sendable {
             throw SettingsError("nothing to subscribe: give at least one --channel, --pattern, --shard-channel or --stream (or channels/patterns/shard_channels/streams in --config)")
         }
         self.init(endpoints: endpoints, subscriptions: subscriptions)
+        self.sentinel = try Self.sentinel(s, fromURL: sentinel)
         if streams.contains("") { throw SettingsError("\(s.name(of: "streams")): a stream key must not be empty") }
         self.streams = Array(Set(streams)).sorted()
         switch (s.string("group"), s.string("consumer")) {
@@ -162,6 +166,10 @@ package struct ServiceOptions: Sendable {
         emitGaps = try s.bool("emit_gaps") ?? false
         replayBatch = try s.int("replay_batch") ?? replayBatch
         cluster = try s.bool("cluster") ?? false
+        if cluster, self.sentinel != nil {
+            let option = s["sentinels"] != nil ? "sentinels" : "urls"
+            throw SettingsError("\(s.name(of: "cluster")) and \(s.name(of: option)) (Sentinel) cannot be combined: a cluster has no sentinels")
+        }
         if cluster && !streams.isEmpty {
             throw SettingsError("\(s.name(of: "streams")) is not supported with --cluster yet (run a separate resub against the stream's node)")
         }
@@ -232,6 +240,53 @@ package struct ServiceOptions: Sendable {
         spoolMaxBytes = try s.int("spool_max_bytes", minimum: 1 << 20) ?? spoolMaxBytes
     }
 
+    /// Reads a secret from the file named by `key` (first line; trailing newlines dropped).
+    private static func secretFile(_ s: Settings, _ key: String) throws(SettingsError) -> String? {
+        guard let path = s.string(key) else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw SettingsError("\(s.name(of: key)): cannot read \(path)")
+        }
+        var text = String(decoding: data, as: UTF8.self)
+        while text.last == "\n" || text.last == "\r" { text.removeLast() }
+        guard !text.isEmpty else { throw SettingsError("\(s.name(of: key)): \(path) is empty") }
+        return text
+    }
+
+    /// Sentinel mode from `--sentinel`/`--sentinel-master` or a `redis+sentinel://` URL, with the sentinels'
+    /// password (`--sentinel-password-file`, `RESUB_SENTINEL_PASSWORD`).
+    private static func sentinel(_ s: Settings, fromURL: SentinelConfiguration?) throws(SettingsError) -> SentinelConfiguration? {
+        var sentinel = fromURL
+        let listed = s.list("sentinels")
+        if !listed.isEmpty {
+            guard fromURL == nil else {
+                throw SettingsError("\(s.name(of: "sentinels")) and a redis+sentinel:// \(s.name(of: "urls")) both list sentinels: use one")
+            }
+            guard let name = s.string("sentinel_master"), !name.isEmpty else {
+                throw SettingsError("\(s.name(of: "sentinels")) needs --sentinel-master NAME (the name the sentinels monitor)")
+            }
+            var addresses: [SocketAddress] = []
+            for text in listed {
+                do {
+                    addresses.append(try SentinelConfiguration.parseAddress(text))
+                } catch {
+                    throw SettingsError("\(s.name(of: "sentinels")): \(error.message)")
+                }
+            }
+            sentinel = SentinelConfiguration(sentinels: addresses, masterName: name)
+        } else if s["sentinel_master"] != nil, fromURL == nil {
+            throw SettingsError("\(s.name(of: "sentinel_master")) needs --sentinel HOST:PORT (or a redis+sentinel:// URL)")
+        }
+        var password = s.string("sentinel_password").flatMap { $0.isEmpty ? nil : $0 }
+        if let text = try secretFile(s, "sentinel_password_file") { password = text }
+        if let password {
+            guard sentinel != nil else {
+                throw SettingsError("\(s.name(of: s["sentinel_password_file"] != nil ? "sentinel_password_file" : "sentinel_password")) needs Sentinel mode (--sentinel)")
+            }
+            sentinel?.password = password
+        }
+        return sentinel
+    }
+
     /// The library configuration: the first endpoint standalone, or every endpoint as cluster seeds.
     package var subscriberConfiguration: SubscriberConfiguration {
         var configuration = SubscriberConfiguration(
@@ -242,6 +297,7 @@ package struct ServiceOptions: Sendable {
             configuration.cluster = ClusterConfiguration(seeds: endpoints, slots: slots)
             configuration.cluster?.split = split
         }
+        configuration.sentinel = sentinel
         configuration.tls = tls
         return configuration
     }

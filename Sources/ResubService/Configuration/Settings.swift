@@ -54,6 +54,8 @@ package struct Settings: Sendable {
         "spool_dir": .string, "spool_max_bytes": .int,
         "streams": .list, "group": .string, "consumer": .string, "stream_start": .string, "state_dir": .string,
         "tls_ca": .string, "tls_cert": .string, "tls_key": .string, "password_file": .string, "password": .string,
+        // Sentinel
+        "sentinels": .list, "sentinel_master": .string, "sentinel_password_file": .string, "sentinel_password": .string,
     ]
 
     /// The command-line spelling of the keys whose flag is not the key with `-` for `_` (repeatable flags

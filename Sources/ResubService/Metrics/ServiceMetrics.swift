@@ -31,6 +31,8 @@ package final class ServiceMetrics: Sendable {
     private let webhookUndelivered: Gauge
     private let spoolBytes: Gauge
     private let streamEntriesRead: Counter
+    private let sentinelMasterChanges: Counter
+    private let sentinelErrors: Counter
 
     private struct State {
         var lastMessageAt: ContinuousClock.Instant?
@@ -61,6 +63,8 @@ package final class ServiceMetrics: Sendable {
         "resub_webhook_undelivered_messages": "Messages accepted by the webhook sink and not yet delivered or dead-lettered.",
         "resub_spool_bytes": "Bytes of unacknowledged requests in the webhook spool.",
         "resub_stream_entries_read_total": "Stream entries read.",
+        "resub_sentinel_master_changes_total": "Sentinel mode: moves to a new master after a failover.",
+        "resub_sentinel_errors_total": "Sentinel mode: sentinels skipped (down, refusing, naming a node that is not the master).",
         "resub_keyspace_subscriptions": "Keyspace/keyevent channels and patterns each node carries, desired and confirmed.",
         "resub_split_handoffs_total": "--slots auto: slot blocks (16 slots; or the plain channels) taken on or given up, by direction.",
         "resub_split_owned_slots": "--slots auto: hash slots this member serves.",
@@ -98,6 +102,8 @@ package final class ServiceMetrics: Sendable {
         webhookUndelivered = Self.gauge(registry, "resub_webhook_undelivered_messages")
         spoolBytes = Self.gauge(registry, "resub_spool_bytes")
         streamEntriesRead = Self.counter(registry, "resub_stream_entries_read_total")
+        sentinelMasterChanges = Self.counter(registry, "resub_sentinel_master_changes_total")
+        sentinelErrors = Self.counter(registry, "resub_sentinel_errors_total")
         subscriptionGauges = SubscriptionKind.allCases.map { Self.gauge(registry, "resub_subscriptions", [("kind", $0.jsonKey)]) }
     }
 
@@ -150,6 +156,10 @@ package final class ServiceMetrics: Sendable {
             replayDuration.record(duration)
         case .gap:
             gaps.increment()
+        case .masterChanged(_, let from, _) where from != nil:
+            sentinelMasterChanges.increment()
+        case .sentinelSkipped:
+            sentinelErrors.increment()
         case .splitChanged(let change):
             // --slots auto: blocks handed over in each direction, and the slots owned now.
             for (direction, blocks) in [("gained", change.gainedBlocks), ("released", change.releasedBlocks)] where blocks > 0 {

@@ -11,9 +11,9 @@ extension ServiceRunner {
             } else {
                 logger.info("\(event)")
             }
-        case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed, .keyspaceEventsDisabled:
+        case .gap, .messagesDropped, .subscriptionLost, .topologyRefreshFailed, .keyspaceEventsDisabled, .sentinelSkipped:
             logger.warning("\(event)")
-        case .topologyChanged, .shardChannelsIgnored, .subscriptionRestored:
+        case .topologyChanged, .shardChannelsIgnored, .masterChanged, .subscriptionRestored:
             logger.info("\(event)")
         case .splitChanged(let change):
             if change.reason == "lease lost" { logger.warning("\(event)") } else { logger.info("\(event)") }

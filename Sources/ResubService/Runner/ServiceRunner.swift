@@ -60,7 +60,7 @@ package final class ServiceRunner: Sendable {
         }
         logger.info("resub starting", metadata: [
             "url": "\(options.endpoints.map(\.redacted).joined(separator: ","))",
-            "mode": "\(options.cluster ? "cluster" : "standalone")",
+            "mode": "\(options.cluster ? "cluster" : options.sentinel.map { "sentinel \($0.masterName) via \($0.sentinels.map(\.description).joined(separator: ","))" } ?? "standalone")",
             "channels": "\(options.subscriptions.channels.count)",
             "patterns": "\(options.subscriptions.patterns.count)",
             "shard_channels": "\(options.subscriptions.shardChannels.count)",

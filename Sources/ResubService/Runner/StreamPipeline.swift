@@ -25,6 +25,7 @@ final class StreamPipeline: Sendable {
             health: HealthConfiguration(pingInterval: options.pingInterval, pingTimeout: options.pingTimeout, backoff: options.backoff),
             connectTimeout: options.connectTimeout)
         configuration.tls = options.tls
+        configuration.sentinel = options.sentinel
         let box = ReaderBox()
         let acks = AckTracker()
         self.acks = acks
