@@ -103,7 +103,10 @@ struct ReconnectIntegrationTests {
         for (gap, kill) in zip(gaps, kills) {
             // A kill is seen at once (EOF or reset): the gap starts at the kill and ends after the restart.
             #expect(gap.from >= kill.killed - 0.05 && gap.from <= kill.killed + 0.5, "gap from \(gap.from), killed at \(kill.killed)")
-            #expect(gap.to >= kill.restarted - 0.05, "gap to \(gap.to), restarted at \(kill.restarted)")
+            // It ends once the replay on the restarted server is confirmed: after the kill, and soon after the
+            // restart. (Not compared with `restarted` itself: that is taken when `restart()` has returned to this
+            // task, which on a loaded machine can be after resub already reconnected and replayed.)
+            #expect(gap.to > kill.killed && gap.to <= kill.restarted + 2, "gap to \(gap.to), killed at \(kill.killed), restarted at \(kill.restarted)")
             #expect(gap.subscriptions == streams)
         }
         for event in resubscribed {
@@ -251,10 +254,13 @@ struct ReconnectIntegrationTests {
     @Test("a port nobody listens on is retried with growing delays and little CPU", .timeLimit(.minutes(1)))
     func unreachablePort() async throws {
         let port = try RedisServer.freePort()
-        let cpuBefore = Self.cpuSeconds()
         let recorder = SubscriberRecorder(configuration: try configuration(port: port, .init(channels: ["nobody"])))
+        // The CPU is measured on a resub process of its own: this test process runs other suites at the same
+        // time, so its own CPU time says nothing about this subscriber.
+        let service = try ServiceProcess(["--url", "redis://127.0.0.1:\(port)", "--channel", "nobody", "--reconnect-max", "1"])
+        defer { service.stop() }
         try? await Task.sleep(for: .seconds(3))
-        let cpu = Self.cpuSeconds() - cpuBefore
+        let cpu = try Self.cpuSeconds(pid: service.pid)
         await recorder.finish()
 
         let events = recorder.events().map(\.event)
@@ -333,11 +339,13 @@ struct ReconnectIntegrationTests {
     }
 
     /// User plus system CPU time of this process so far.
-    static func cpuSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
-        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    /// User + system CPU seconds of process `pid`, from /proc/PID/stat (fields 14 and 15, in clock ticks).
+    static func cpuSeconds(pid: Int32) throws -> Double {
+        let text = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        let fields = text[text.index(after: try #require(text.lastIndex(of: ")")))...].split(separator: " ")
+        // After the command's closing parenthesis: state is field 3, so utime (14) and stime (15) are at 11 and 12.
+        let ticks = try #require(Double(fields[11])) + #require(Double(fields[12]))
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 }
 
