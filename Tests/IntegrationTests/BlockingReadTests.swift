@@ -582,9 +582,12 @@ extension StreamIntegrationTests {
                 #expect(await messagesEnded.value(within: .seconds(1)) != nil, "subscriber.messages did not end")
                 #expect(await entriesEnded.value(within: .seconds(1)) != nil, "reader.entries did not end")
 
-                // The loop thread is joined by shutdown: at once, no thread of the client's remains.
-                #expect(resubThreads().intersection(threadsDuring).isEmpty, "threads left: \(resubThreads().intersection(threadsDuring))")
-                #expect(!resubThreads().contains { $0.hasSuffix(":resub-client") })
+                // The loop thread is joined by shutdown. pthread_join returns when the kernel clears the thread's
+                // id, a moment before /proc/self/task drops the entry, so the listing is given 500 ms.
+                let gone = try await eventually(timeout: .milliseconds(500)) {
+                    resubThreads().intersection(threadsDuring).isEmpty && !resubThreads().contains { $0.hasSuffix(":resub-client") }
+                }
+                #expect(gone, "threads left: \(resubThreads().intersection(threadsDuring))")
                 // Every socket to the server is closed on our side at once, and the server sees them go.
                 #expect(socketsConnected(toPort: server.port).isEmpty, "sockets to the server left: \(socketsConnected(toPort: server.port))")
                 let names: Set = ["rc-sub", "rc-reader", "rc-conn"]
