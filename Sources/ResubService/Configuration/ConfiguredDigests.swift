@@ -11,7 +11,13 @@ package struct ConfiguredDigests: Sendable {
 
     /// The digests of `set`.
     package init(_ set: SubscriptionSet) {
-        digests = SubscriptionKind.allCases.map { kind in set[kind].map { Self.digest(kind, $0) }.sorted() }
+        digests = SubscriptionKind.allCases.map { kind in
+            var list = [UInt64]()
+            list.reserveCapacity(set[kind].count)
+            for name in set[kind] { list.append(Self.digest(kind, name)) }
+            list.sort()
+            return list
+        }
     }
 
     /// Whether the configuration had `name` as a `kind`.
@@ -44,9 +50,12 @@ package struct ConfiguredDigests: Sendable {
     /// FNV-1a over the kind and the name's UTF-8 bytes, finished with a 64-bit mix (splitmix64's).
     private static func digest(_ kind: SubscriptionKind, _ name: String) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(kind.rawValue)
-        for byte in name.utf8 {
-            h ^= UInt64(byte)
-            h &*= 0x100_0000_01b3
+        var name = name
+        name.withUTF8 { bytes in  // contiguous bytes: a million names in tens of milliseconds, not a second
+            for byte in bytes {
+                h ^= UInt64(byte)
+                h &*= 0x100_0000_01b3
+            }
         }
         h = (h ^ (h >> 30)) &* 0xbf58_476d_1ce4_e5b9
         h = (h ^ (h >> 27)) &* 0x94d0_49bb_1331_11eb
