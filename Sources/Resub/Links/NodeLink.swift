@@ -38,11 +38,9 @@ package final class NodeLink: @unchecked Sendable {
 
     /// Why the link last went down (cleared when it is healthy again).
     package var lastError: ResubError? { supervisor.lastError }
-    private var builder = MessageBatchBuilder()
+    private let collector = MessageCollector(maxBatchBytes: 1 << 20)
     private let onBatch: (MessageBatch) -> Void
     private let onEvent: (SubscriberEvent) -> Void
-    /// Flush a batch mid-read once it holds this many bytes, to bound memory per batch.
-    private let maxBatchBytes = 1 << 20
 
     /// Creates an idle link in `environment` (`.loop(loop)`; tests pass fake transports and a manual
     /// scheduler); call ``start()``. Loop-only.
@@ -64,7 +62,8 @@ package final class NodeLink: @unchecked Sendable {
         self.onEvent = onEvent
         supervisor.onEvent = onEvent
         supervisor.setUp = { [unowned self] _ in self.replay() }
-        supervisor.onMessage = { [unowned self] message in self.received(message) }
+        supervisor.onMessage = { [collector] message in collector.append(message) }
+        collector.onFull = { [unowned self] in self.flushBatch() }
         supervisor.onReadFinished = { [unowned self] in self.flushBatch() }
         supervisor.onUnsolicited = { [unowned self] connection, event in self.unsolicited(event, on: connection) }
         supervisor.onClose = { [unowned self] _ in
@@ -203,16 +202,9 @@ package final class NodeLink: @unchecked Sendable {
 
     // MARK: What the connection delivers
 
-    private func received(_ message: RESPMessageView) {
-        builder.append(
-            kind: message.kind, pattern: message.pattern,
-            channel: message.channel, payload: message.payload)
-        if builder.byteCount >= maxBatchBytes { flushBatch() }
-    }
-
     private func flushBatch() {
-        guard !builder.isEmpty else { return }
-        onBatch(builder.take(node: node))
+        guard !collector.isEmpty else { return }
+        onBatch(collector.take(node: node))
     }
 
     private func unsolicited(_ event: ConnectionEvent, on connection: Connection) {
