@@ -12,7 +12,7 @@ import Synchronization
 /// - ``unblock()`` ends one blocked command with `CLIENT UNBLOCK <id>` from a ``SideConnection`` (which gives
 ///   up after a deadline on a frozen server); this one stays open and usable.
 ///
-/// Made with ``ResubClient/blockingConnection(sentinel:dataNode:clientName:tls:health:)`` it follows a
+/// Made with ``ResubClient/blockingConnection(sentinel:dataNode:clientName:tls:connectTimeout:health:)`` it follows a
 /// Sentinel-managed master (see ``BlockingConnectionStateMachine``): every connection goes to the master the
 /// sentinels name and checks `ROLE` first; when they name another master, the connection to the old one is
 /// closed at once and a command blocked there fails with ``ResubError/Code/disconnected`` ("the master
@@ -165,10 +165,13 @@ public final class BlockingConnection: Sendable {
 
         // MARK: MasterFollower
 
+        /// Keeps the monitor's ROLE check and failure report; the master's endpoint comes with every
+        /// ``follow(_:)`` (the monitor calls it on each resolution), into the machine.
         package func use(_ source: MasterSource) {
             self.source = source
         }
 
+        /// The monitor named the master (a new one, or the same again).
         package func follow(_ endpoint: RedisEndpoint) {
             apply(machine.masterNamed(endpoint))
         }
