@@ -12,10 +12,12 @@ import TestSupport
 /// promotion) run on threads of their own, never on the cooperative pool the background commands need.
 @Suite("Sentinel blocking connection", .serialized)
 struct SentinelBlockingTests {
-    /// A blocking connection through the group's sentinels, named `name` on every node.
-    static func connection(_ client: ResubClient, _ group: RedisSentinelGroup, name: String) -> BlockingConnection {
+    /// A blocking connection through `sentinels` (the group's by default), named `name` on every node.
+    static func connection(
+        _ client: ResubClient, _ group: RedisSentinelGroup, name: String, sentinels: [SocketAddress]? = nil
+    ) -> BlockingConnection {
         let sentinel = SentinelConfiguration(
-            sentinels: group.sentinels.map { .tcp(host: "127.0.0.1", port: $0.port) }, masterName: group.masterName)
+            sentinels: sentinels ?? group.sentinels.map { .tcp(host: "127.0.0.1", port: $0.port) }, masterName: group.masterName)
         return client.blockingConnection(
             sentinel: sentinel, clientName: name, connectTimeout: .seconds(2),
             health: HealthConfiguration(
@@ -141,6 +143,32 @@ struct SentinelBlockingTests {
             let served = await second.outcome(within: .seconds(5))
             let reply = try #require(try served?.result.get(), "the second BLPOP did not return")
             #expect(reply.elements?.map { $0.string } == ["sb.jobs", "from-new-master"])
+        } catch {
+            await client.shutdown(deadline: .seconds(2))
+            throw error
+        }
+        await client.shutdown(deadline: .seconds(2))
+    }
+
+    @Test("a stale sentinel naming the replica: ROLE refuses it before the command is written, and the command runs on the master", .timeLimit(.minutes(1)))
+    func staleSentinel() async throws {
+        let group = try RedisSentinelGroup()
+        defer { group.stop() }
+        let (master, replica) = (group.nodes[0], group.nodes[1])
+        let stale = try FakeSentinel(answering: replica.port)
+        defer { stale.stop() }
+        let sentinels: [SocketAddress] = [.tcp(host: "127.0.0.1", port: stale.port)] + group.sentinels.map { .tcp(host: "127.0.0.1", port: $0.port) }
+        let client = ResubClient()
+        do {
+            let connection = Self.connection(client, group, name: "sb-stale", sentinels: sentinels)
+            // A replica would answer this write with a READONLY error reply.
+            let reply = try await bounded("SET through Sentinel") { try await connection.command(["SET", "sb.stale", "written"]) }
+            #expect(reply.string == "OK", "\(reply)")
+            #expect(stale.masterQueries >= 1, "the stale sentinel was never asked")
+            #expect(try master.command("GET", "sb.stale").string == "written")
+            // The replica applies the master's SET too; one sent to it directly would be refused as READONLY.
+            let errors = try replica.command("INFO", "errorstats").string ?? ""
+            #expect(!errors.contains("READONLY"), "a SET reached the replica: \(errors)")
         } catch {
             await client.shutdown(deadline: .seconds(2))
             throw error

@@ -94,18 +94,50 @@ struct BlockingConnectionStateMachineTests {
         #expect(m.send(1) == [.open(Self.master)])
     }
 
-    @Test("a node that answers ROLE with another role is left: the waiting commands fail with the refusal, the master is asked for again, and the next command waits for it")
+    /// A machine whose command 1 waits after `master` refused the master role with `refusal`.
+    static func refusedOnce(_ refusal: ResubError) -> Machine {
+        var m = Machine(followingMasterWithin: .seconds(5))
+        _ = m.masterNamed(Self.master)  // a stale sentinel's answer: a replica
+        _ = m.send(1)
+        _ = m.connectionReady()
+        _ = m.roleChecked(refusal)
+        return m
+    }
+
+    static let refusal = ResubError(.serverError, "127.0.0.1:6380 answers ROLE slave, not master")
+
+    @Test("a node that answers ROLE with another role is left before anything is written there; the waiting commands wait for the master named next and go there")
     func roleRefused() {
         var m = Machine(followingMasterWithin: .seconds(5))
         _ = m.masterNamed(Self.master)
         _ = m.send(1)
         _ = m.connectionReady()
-        let refusal = ResubError(.serverError, "127.0.0.1:6380 answers ROLE slave, not master")
-        #expect(m.roleChecked(refusal) == [.close, .fail([1], refusal), .masterFailed])
-        #expect(m.state == .idle)
-        #expect(m.endpoint == nil)
-        #expect(m.send(2) == [.schedule(.init(id: 1, delay: .seconds(5)))])
+        #expect(m.roleChecked(Self.refusal) == [.close, .schedule(.init(id: 1, delay: .seconds(5))), .masterFailed])
+        #expect(m.state == .waitingForMaster(timer: 1))
+        #expect(m.queued == [1])
+        #expect(m.endpoint == nil, "the monitor forgot it too")
+        #expect(m.send(2) == [])
         #expect(m.masterNamed(Self.promoted) == [.open(Self.promoted)])
+        _ = m.connectionReady()
+        #expect(m.roleChecked(nil) == [.identify, .write([1, 2])])
+    }
+
+    @Test("the sentinels naming a node that refused already: the waiting commands fail with the refusal instead of looping; the next command starts afresh")
+    func roleRefusedAgain() {
+        var m = Self.refusedOnce(Self.refusal)
+        #expect(m.masterNamed(Self.master) == [.fail([1], Self.refusal)])
+        #expect(m.state == .idle)
+        #expect(m.send(2) == [.open(Self.master)], "the refusals were forgotten with the commands that met them")
+    }
+
+    @Test("after a refusal the wait for the next master is bounded too, and ends with the refusal")
+    func roleRefusedThenNoMaster() {
+        var m = Self.refusedOnce(Self.refusal)
+        #expect(m.timerFired(1) == [.fail([1], Self.refusal)])
+        #expect(m.state == .idle)
+        #expect(m.send(2) == [.schedule(.init(id: 2, delay: .seconds(5)))])
+        let failures = Self.failures(m.timerFired(2))
+        #expect(failures.first?.error.code == .connectionFailed, "a new wait knows no refusal")
     }
 
     @Test("a new master closes the connection to the old one at once: the blocked commands fail with disconnected saying the master changed, and the next command opens at the new master")

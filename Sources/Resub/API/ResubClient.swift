@@ -64,15 +64,15 @@ public final class ResubClient: Sendable {
     /// new resolution after a failure) the connection to the old one closes at once, a command blocked
     /// there fails with ``ResubError/Code/disconnected`` saying the master changed, and the next command
     /// goes to the new master. `dataNode` gives only the data nodes' credentials (its address is ignored:
-    /// ``SentinelConfiguration/parse(url:)`` returns one); without it no AUTH is sent. A command waits for a
+    /// ``SentinelConfiguration/parse(url:)`` returns one); without it no AUTH is sent. TLS to the sentinels
+    /// and the data nodes follows ``SentinelConfiguration/tls``, with `tls` as its context. A command waits for a
     /// first master at most `connectTimeout`; `health` paces the sentinels' questions (backoff) and the
     /// `+switch-master` subscription's health check.
     public func blockingConnection(
         sentinel: SentinelConfiguration, dataNode: RedisEndpoint? = nil, clientName: String? = "resub", tls: TLSContext? = nil,
         connectTimeout: Duration = .seconds(5), health: HealthConfiguration = .init()
     ) -> BlockingConnection {
-        var endpoint = dataNode ?? RedisEndpoint(address: .unix(path: "sentinel/\(sentinel.masterName)"))
-        endpoint.tls = sentinel.tls
+        let endpoint = dataNode ?? RedisEndpoint(address: .unix(path: "sentinel/\(sentinel.masterName)"), tls: sentinel.tls)
         var socket = SocketOptions(connectTimeout: connectTimeout)
         socket.useTLS(sentinel.tls, context: tls)
         let connection = BlockingConnection(

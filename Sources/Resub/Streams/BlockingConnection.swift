@@ -52,8 +52,8 @@ public final class BlockingConnection: Sendable {
     /// Sends a command and waits for its reply (an error reply is returned as a value).
     /// - Throws: ``ResubError`` `.disconnected` when ``disconnect()`` (or a failure, or Sentinel naming a new
     ///   master) closed the connection first, `.connectionFailed` when it could not connect (or, following
-    ///   Sentinel, no master was known within the connect timeout), `.serverError` when the node the
-    ///   sentinels named answered `ROLE` with another role.
+    ///   Sentinel, no master was known within the connect timeout), `.serverError` when the nodes the
+    ///   sentinels named answered `ROLE` with another role (the command was sent to none of them).
     public func command(_ arguments: [String]) async throws(ResubError) -> RESPValue {
         let core = self.core
         let result: Result<RESPValue, ResubError> = await withCheckedContinuation { continuation in

@@ -7,8 +7,9 @@
 /// - the endpoint is the master the monitor named last (``masterNamed(_:)``); commands sent before any is
 ///   known wait for one, at most `masterWait` (then they fail with ``ResubError/Code/connectionFailed``);
 /// - every new connection checks `ROLE` before the commands that waited are written; a node that is not the
-///   master is left, the commands that waited fail with the refusal, and the next command waits for the
-///   master the sentinels name again;
+///   master (a stale sentinel's answer) is left, and the commands that waited (sent nowhere yet) wait for the
+///   master the sentinels name again, at most `masterWait`; they fail with the refusal when that wait runs
+///   out or the sentinels name a node that refused already (no loop of connections to replicas);
 /// - a new master closes the connection to the old one at once: the commands sent there (a `BLPOP … 0`
 ///   blocked on a frozen or demoted master) fail with ``ResubError/Code/disconnected`` saying the master
 ///   changed, and are not sent again; commands not yet sent go to the new master;
@@ -86,6 +87,9 @@ package struct BlockingConnectionStateMachine: Sendable {
     package let followsMaster: Bool
     private let masterWait: Duration
     private var nextTimer = 0
+    /// The nodes that refused the master role while the queued commands waited, and the last refusal.
+    private var refused: Set<RedisEndpoint> = []
+    private var lastRefusal: ResubError?
 
     /// A connection to one fixed endpoint.
     package init(endpoint: RedisEndpoint) {
@@ -143,11 +147,12 @@ package struct BlockingConnectionStateMachine: Sendable {
     package mutating func roleChecked(_ refusal: ResubError?) -> [Action] {
         guard case .checkingRole(let endpoint) = state else { preconditionFailure("ROLE answered in state \(state)") }
         guard let refusal else { return becomeReady(endpoint) }
-        // The monitor forgot this master already (it asks the sentinels again): the next command waits for
-        // the one they name.
+        // The monitor forgot this master already (it asks the sentinels again): what waited goes to the one
+        // they name next.
         self.endpoint = nil
-        state = .idle
-        return [.close] + failQueued(refusal) + [.masterFailed]
+        refused.insert(endpoint)
+        lastRefusal = refusal
+        return [.close] + waitForMaster() + [.masterFailed]
     }
 
     /// The current connection closed on its own (refused, reset, closed by the server, protocol error).
@@ -175,6 +180,11 @@ package struct BlockingConnectionStateMachine: Sendable {
         case .closed, .idle:
             return []
         case .waitingForMaster:
+            if refused.contains(master), let lastRefusal {
+                // The sentinels keep naming a node that is not the master: give up rather than loop.
+                state = .idle
+                return failQueued(lastRefusal)
+            }
             return connect()
         case .connecting(let node), .checkingRole(let node):
             // Nothing was written there yet: the commands that wait go to the new master instead.
@@ -198,7 +208,7 @@ package struct BlockingConnectionStateMachine: Sendable {
     package mutating func timerFired(_ id: Int) -> [Action] {
         guard case .waitingForMaster(let timer) = state, timer == id else { return [] }
         state = .idle
-        let error = ResubError(.connectionFailed, "no master known within \(masterWait.short): the sentinels have named none")
+        let error = lastRefusal ?? ResubError(.connectionFailed, "no master known within \(masterWait.short): the sentinels have named none")
         return failQueued(error)
     }
 
@@ -233,11 +243,7 @@ package struct BlockingConnectionStateMachine: Sendable {
 
     /// Opens a connection for the queued commands, or waits for a master.
     private mutating func connect() -> [Action] {
-        guard let endpoint else {
-            nextTimer += 1
-            state = .waitingForMaster(timer: nextTimer)
-            return [.schedule(Timer(id: nextTimer, delay: masterWait))]
-        }
+        guard let endpoint else { return waitForMaster() }
         state = .connecting(endpoint)
         return [.open(endpoint)]
     }
@@ -245,8 +251,15 @@ package struct BlockingConnectionStateMachine: Sendable {
     /// Fails every queued command with `error` (nothing when none waits).
     private mutating func failQueued(_ error: ResubError) -> [Action] {
         guard !queued.isEmpty else { return [] }
-        defer { queued = [] }
+        defer { drained() }
         return [.fail(queued, error)]
+    }
+
+    /// The queue is empty: the refusals it met are forgotten.
+    private mutating func drained() {
+        queued = []
+        refused = []
+        lastRefusal = nil
     }
 
     private mutating func takeSent() -> [CommandID] {
@@ -254,11 +267,18 @@ package struct BlockingConnectionStateMachine: Sendable {
         return sent
     }
 
+    /// The queued commands wait for the sentinels to name a master, at most `masterWait`.
+    private mutating func waitForMaster() -> [Action] {
+        nextTimer += 1
+        state = .waitingForMaster(timer: nextTimer)
+        return [.schedule(Timer(id: nextTimer, delay: masterWait))]
+    }
+
     private mutating func becomeReady(_ endpoint: RedisEndpoint) -> [Action] {
         state = .ready(endpoint)
         guard !queued.isEmpty else { return [.identify] }
         let ids = queued
-        queued = []
+        drained()
         sent += ids
         return [.identify, .write(ids)]
     }
