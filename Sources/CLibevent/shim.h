@@ -29,6 +29,8 @@
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
+#include <openssl/hmac.h>
+#include <openssl/evp.h>
 
 
 /// Names the calling thread (Linux: at most 15 bytes), for top -H and debuggers.

@@ -16,7 +16,7 @@ struct SplitMetricsTests {
         second.gainedBlocks = 0
         second.releasedBlocks = 1
         metrics.record(.splitChanged(second))
-        let text = metrics.scrape(desired: SubscriptionSet())
+        let text = metrics.scrape(desiredCount: { _ in 0 })
         #expect(text.contains("resub_split_handoffs_total{direction=\"gained\"} 3"), "\(text)")
         #expect(text.contains("resub_split_handoffs_total{direction=\"released\"} 1"))
         #expect(text.contains("resub_split_owned_slots 32"))

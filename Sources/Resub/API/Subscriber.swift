@@ -123,7 +123,7 @@ public final class Subscriber: Sendable {
                     default: break
                     }
                 })
-            check.names = { [weak standalone] in standalone.map { $0.desired.channels.union($0.desired.patterns) } ?? [] }
+            check.names = { [weak standalone] in standalone?.desiredNodeLocal ?? [] }
             link = standalone
         }
         let link = self.link

@@ -418,7 +418,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
             downSince[node] = nil
         case .subscribed(.channel, _, let node), .subscribed(.pattern, _, let node):
             if let link = shardLinks[node], let clusterNode = machine.map?.allNodes.first(where: { $0.address == node }) {
-                keyspaceCheck.verify(endpoint(for: clusterNode), names: link.desired.channels.union(link.desired.patterns))
+                keyspaceCheck.verify(endpoint(for: clusterNode), names: link.desiredNodeLocal)
             }
         default:
             break

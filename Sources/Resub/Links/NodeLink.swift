@@ -95,6 +95,8 @@ package final class NodeLink: @unchecked Sendable {
     package var desired: SubscriptionSet { subscriptions.desired }
     /// What the server has confirmed (a view built on demand).
     package var confirmed: SubscriptionSet { subscriptions.confirmed }
+    /// The desired keyspace/keyevent channels and patterns (no other name copied).
+    package var desiredNodeLocal: [String] { subscriptions.desiredNodeLocal }
     /// How many names of `kind` are desired.
     package func desiredCount(_ kind: SubscriptionKind) -> Int { subscriptions.desiredCount(kind) }
     /// The desired names the server refuses.

@@ -17,7 +17,7 @@ package final class KeyspaceConfigCheck: @unchecked Sendable {
     private var running: [ObjectIdentifier: SideConnection] = [:]
     private var stopped = false
     /// The names of the link being checked, for an owner that has them only once the link exists.
-    package var names: () -> Set<String> = { [] }
+    package var names: () -> [String] = { [] }
 
     /// - Parameter template: credentials, TLS, client name and limits for the check connections.
     package init(loop: EventLoop, template: ConnectionConfiguration, onEvent: @escaping (SubscriberEvent) -> Void) {

@@ -10,6 +10,11 @@ public enum KeyspaceEvents {
         name.utf8.starts(with: keyspacePrefix) || name.utf8.starts(with: keyeventPrefix)
     }
 
+    /// ``isNodeLocal(_:)`` for a name's bytes (no string made).
+    package static func isNodeLocal(bytes name: UnsafeRawBufferPointer) -> Bool {
+        name.starts(with: keyspacePrefix) || name.starts(with: keyeventPrefix)
+    }
+
     /// The flags of `notify-keyspace-events` the names need that `configured` (the value `CONFIG GET`
     /// returns, e.g. `AKE`) lacks: `K` for keyspace names, `E` for keyevent names, plus the class letter of
     /// each named event (`x` for `expired`, `$` for `set`, …). When a name needs some class but no class is

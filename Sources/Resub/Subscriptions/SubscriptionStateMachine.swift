@@ -92,6 +92,8 @@ package struct SubscriptionStateMachine<Instant: InstantProtocol & Sendable>: Se
         precondition(batchSize > 0, "batch size must be positive")
         self.batchSize = batchSize
         self.retryBackoff = retryBackoff
+        let bytes = SubscriptionKind.allCases.reduce(0) { sum, kind in desired[kind].reduce(sum) { $0 + $1.utf8.count } }
+        table.reserveCapacity(rows: desired.count, bytes: bytes)
         for kind in SubscriptionKind.allCases {
             for name in desired[kind] { table.update(table.insert(kind, name), set: [.desired, .kept]) }
         }
@@ -106,6 +108,11 @@ package struct SubscriptionStateMachine<Instant: InstantProtocol & Sendable>: Se
     /// What the server has confirmed: the effect of every completed command, in order, and of the server's
     /// own drops (a view built on demand).
     package var confirmed: SubscriptionSet { table.set(.confirmed) }
+    /// The desired keyspace/keyevent channels and patterns (``KeyspaceEvents/isNodeLocal(_:)``), without
+    /// copying the other names.
+    package var desiredNodeLocal: [String] {
+        [SubscriptionKind.channel, .pattern].flatMap { table.names($0, .desired, where: KeyspaceEvents.isNodeLocal(bytes:)) }
+    }
     /// How many names of `kind` are desired.
     package func desiredCount(_ kind: SubscriptionKind) -> Int { table.count(kind, .desired) }
     /// The desired names the server refuses, with its error text, sorted by kind and name.

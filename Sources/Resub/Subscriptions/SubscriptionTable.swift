@@ -62,6 +62,14 @@ package struct SubscriptionTable: Sendable {
         return counts[kind.rawValue * State.counted.count + i]
     }
 
+    /// Makes room for `rows` names of `bytes` bytes in all (one allocation each instead of repeated growth
+    /// and rehashing while a large configuration is loaded).
+    package mutating func reserveCapacity(rows: Int, bytes: Int) {
+        entries.reserveCapacity(count + rows)
+        self.bytes.reserveCapacity(self.bytes.count + bytes)
+        if (count + rows) * 2 > index.count { rehash(minimum: count + rows) }
+    }
+
     // MARK: Finding and adding names
 
     /// The row of a name, if present.
@@ -179,6 +187,12 @@ package struct SubscriptionTable: Sendable {
             if entry.kind == raw, entry.state.isSuperset(of: all), entry.state.isDisjoint(with: none) { result.append(Row(row)) }
         }
         return result
+    }
+
+    /// The names of the rows of `kind` with all bits of `state` whose bytes pass `filter`: only those names
+    /// are made into strings (e.g. the few keyspace names among 100,000 channels).
+    package func names(_ kind: SubscriptionKind, _ state: State, where filter: (UnsafeRawBufferPointer) -> Bool) -> [String] {
+        rows(kind, all: state).filter { withName($0, filter) }.map(name)
     }
 
     /// The names of every row with all bits of `state`, as a set per kind (a view for callers; not kept).

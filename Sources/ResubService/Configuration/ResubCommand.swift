@@ -249,12 +249,18 @@ package struct ResubCommand: AsyncParsableCommand {
 
     /// Runs the service with these options (the entry point of the executable).
     package func runService() async throws {
-        let environment = ProcessInfo.processInfo.environment
-        let options = try startupOptions(environment: environment)
+        let code = try await makeRunner(environment: ProcessInfo.processInfo.environment).run()
+        if code != 0 { throw ExitCode(code) }
+    }
+
+    /// The runner for these options. Synchronous on purpose: the parsed options (with every configured name)
+    /// end here, so the runner holds the only copy and hands the names to the subscriber once.
+    private func makeRunner(environment: [String: String]) throws(ValidationError) -> ServiceRunner {
         let reload: @Sendable () throws(SettingsError) -> ServiceOptions = { [self] () throws(SettingsError) in
             try self.options(environment: environment)
         }
-        let code = await ServiceRunner(options: options, reload: config ?? environment["RESUB_CONFIG"] == nil ? nil : reload).run()
-        if code != 0 { throw ExitCode(code) }
+        return ServiceRunner(
+            options: try startupOptions(environment: environment),
+            reload: config ?? environment["RESUB_CONFIG"] == nil ? nil : reload)
     }
 }

@@ -226,9 +226,10 @@ package final class ServiceMetrics: Sendable {
     }
 
     /// The Prometheus text, with the scrape-time gauges refreshed and the process's figures read.
-    package func scrape(desired: SubscriptionSet) -> String {
+    /// `desiredCount` answers how many names of a kind are desired (a count, so a scrape copies no name).
+    package func scrape(desiredCount: (SubscriptionKind) -> Int) -> String {
         if let since = state.withLock({ $0.lastMessageAt }) { lastMessageAge.set(since.duration(to: .now).seconds) }
-        for (kind, gauge) in zip(SubscriptionKind.allCases, subscriptionGauges) { gauge.set(Int64(desired[kind].count)) }
+        for (kind, gauge) in zip(SubscriptionKind.allCases, subscriptionGauges) { gauge.set(Int64(desiredCount(kind))) }
         return registry.emitToString() + (ProcessMetrics.read()?.text ?? "")
     }
 }

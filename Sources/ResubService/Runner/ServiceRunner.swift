@@ -9,7 +9,13 @@ import Glibc
 /// Runs the service: one loop, one subscriber (and a stream reader), one sink (stdout or a webhook), flow
 /// control between them, the admin API; stops on SIGTERM/SIGINT or after `--count`.
 package final class ServiceRunner: Sendable {
+    /// The options without their subscriptions (those are handed to the subscriber once, below).
     private let options: ServiceOptions
+    /// The configured subscriptions until the subscriber takes them: after that the names live only in the
+    /// links' subscription tables (SIGHUP compares against ``ConfiguredDigests``).
+    private let initialSubscriptions: Mutex<SubscriptionSet?>
+    /// How many names of each kind were configured at start (for the start-up log line).
+    private let configuredCounts: [Int]
     private let reload: (@Sendable () throws(SettingsError) -> ServiceOptions)?
     private let logger: Logger
     private let stopState = Mutex<StopState>(StopState())
@@ -20,7 +26,10 @@ package final class ServiceRunner: Sendable {
     }
 
     /// - Parameter reload: re-reads the configuration (SIGHUP); nil when there is no --config file.
-    package init(options: ServiceOptions, reload: (@Sendable () throws(SettingsError) -> ServiceOptions)? = nil) {
+    package init(options: consuming ServiceOptions, reload: (@Sendable () throws(SettingsError) -> ServiceOptions)? = nil) {
+        configuredCounts = SubscriptionKind.allCases.map { options.subscriptions[$0].count }
+        initialSubscriptions = Mutex(options.subscriptions)
+        options.subscriptions = SubscriptionSet()
         self.options = options
         self.reload = reload
         let format = options.logFormat
@@ -44,7 +53,7 @@ package final class ServiceRunner: Sendable {
             loop.shutdown()
             return 1
         }
-        let subscriber = makeSubscriber(loop: loop, sink: sink, flow: flow, metrics: metrics)
+        let (subscriber, configured) = makeSubscriber(loop: loop, sink: sink, flow: flow, metrics: metrics)
         flow.subscriber = subscriber
         var streams: StreamPipeline?
         if !options.streams.isEmpty {
@@ -61,14 +70,14 @@ package final class ServiceRunner: Sendable {
         logger.info("resub starting", metadata: [
             "url": "\(options.endpoints.map(\.redacted).joined(separator: ","))",
             "mode": "\(options.cluster ? "cluster" : options.sentinel.map { "sentinel \($0.masterName) via \($0.sentinels.map(\.description).joined(separator: ","))" } ?? "standalone")",
-            "channels": "\(options.subscriptions.channels.count)",
-            "patterns": "\(options.subscriptions.patterns.count)",
-            "shard_channels": "\(options.subscriptions.shardChannels.count)",
+            "channels": "\(configuredCounts[SubscriptionKind.channel.rawValue])",
+            "patterns": "\(configuredCounts[SubscriptionKind.pattern.rawValue])",
+            "shard_channels": "\(configuredCounts[SubscriptionKind.shardChannel.rawValue])",
         ])
         let handles = LoopHandles()
         let startedStreams = streams
         loop.execute { [self] in
-            startOnLoop(loop: loop, subscriber: subscriber, sink: sink, metrics: metrics, handles: handles)
+            startOnLoop(loop: loop, subscriber: subscriber, configured: configured, sink: sink, metrics: metrics, handles: handles)
             startedStreams?.startOnLoop()
         }
 
@@ -111,12 +120,20 @@ package final class ServiceRunner: Sendable {
         }
     }
 
-    /// The subscriber, feeding the sink (and gap records with `--emit-gaps`).
-    private func makeSubscriber(loop: EventLoop, sink: any MessageSink, flow: FlowControlDriver, metrics: ServiceMetrics) -> Subscriber {
+    /// The subscriber, feeding the sink (and gap records with `--emit-gaps`), and the digests of the names it
+    /// was given (what SIGHUP compares a reloaded configuration with).
+    private func makeSubscriber(loop: EventLoop, sink: any MessageSink, flow: FlowControlDriver, metrics: ServiceMetrics) -> (Subscriber, ConfiguredDigests) {
         let (logger, emitGaps) = (self.logger, options.emitGaps)
         let drops = DropReporter(logger: logger)
-        return Subscriber(
-            configuration: options.subscriberConfiguration, loop: loop, ownsLoop: false,
+        var configuration = options.subscriberConfiguration
+        // Handed over once: the service keeps no copy of the names (digests for SIGHUP, made on the loop).
+        configuration.initialSubscriptions = initialSubscriptions.withLock { initial in
+            defer { initial = nil }
+            return initial ?? SubscriptionSet()
+        }
+        let configured = ConfiguredDigests(configuration.initialSubscriptions)
+        let subscriber = Subscriber(
+            configuration: configuration, loop: loop, ownsLoop: false,
             batchHandler: { batch in
                 metrics.received(batch)
                 switch sink.push(batch) {
@@ -132,22 +149,26 @@ package final class ServiceRunner: Sendable {
                 metrics.record(event)
                 if emitGaps, case .gap(let gap) = event { sink.push(record: GapRecord.encode(gap), stream: nil, onAccepted: nil) }
             })
+        return (subscriber, configured)
     }
 
     /// Signals and the admin API (loop thread).
-    private func startOnLoop(loop: EventLoop, subscriber: Subscriber, sink: any MessageSink, metrics: ServiceMetrics, handles: LoopHandles) {
-        let configured = ConfiguredSubscriptions(options.subscriptions)
+    private func startOnLoop(
+        loop: EventLoop, subscriber: Subscriber, configured: ConfiguredDigests, sink: any MessageSink, metrics: ServiceMetrics,
+        handles: LoopHandles
+    ) {
+        let lastConfigured = ConfiguredSubscriptions(configured)
         handles.signals = [SIGTERM, SIGINT].map { sig in
             loop.onSignal(sig) { [self] s in requestStop(s == SIGTERM ? "SIGTERM" : "SIGINT") }
         }
         handles.signals.append(loop.onSignal(SIGHUP) { [self] _ in
-            self.reloadConfiguration(subscriber: subscriber, configured: configured)
+            self.reloadConfiguration(subscriber: subscriber, configured: lastConfigured)
         })
         guard let admin = options.admin else { return }
         let api = AdminAPI(subscriber: subscriber, token: options.adminToken, metrics: {
             sink.reportMetrics(to: metrics)
             metrics.nodeLocal(subscriber.status.nodeLocal)
-            return metrics.scrape(desired: subscriber.desiredNow)
+            return metrics.scrape(desiredCount: subscriber.desiredCount)
         })
         do {
             let server = try HTTPServer(loop: loop, host: admin.host, port: admin.port) { api.handle($0, respond: $1) }
@@ -185,18 +206,13 @@ package final class ServiceRunner: Sendable {
             logger.error("SIGHUP: configuration not reloaded: \(error.description)")
             return
         }
-        let old = configured.set
         var added = 0, removed = 0
-        for kind in SubscriptionKind.allCases {
-            // Through the one change path; refusals of configured names are reported and retried by the link.
-            let gone = old[kind].subtracting(fresh.subscriptions[kind]).sorted()
-            let new = fresh.subscriptions[kind].subtracting(old[kind]).sorted()
-            if !gone.isEmpty { subscriber.apply(SubscriptionChange(kind, gone, subscribe: false)) { _ in } }
-            if !new.isEmpty { subscriber.apply(SubscriptionChange(kind, new, subscribe: true, keepsRefused: true)) { _ in } }
-            added += new.count
-            removed += gone.count
+        // Through the one change path; refusals of configured names are reported and retried by the link.
+        for change in configured.digests.changes(to: fresh.subscriptions, desired: subscriber.desiredNow) {
+            if change.subscribe { added += change.names.count } else { removed += change.names.count }
+            subscriber.apply(change) { _ in }
         }
-        configured.set = fresh.subscriptions
+        configured.digests = ConfiguredDigests(fresh.subscriptions)
         logger.info("SIGHUP: configuration reloaded", metadata: ["subscribed": "\(added)", "unsubscribed": "\(removed)"])
     }
 
@@ -218,8 +234,8 @@ private final class LoopHandles: @unchecked Sendable {
     var admin: HTTPServer?
 }
 
-/// The subscriptions the configuration asked for last (SIGHUP applies the difference to them). Loop thread.
+/// The digests of the subscriptions the configuration asked for last (SIGHUP applies the difference). Loop thread.
 private final class ConfiguredSubscriptions: @unchecked Sendable {
-    var set: SubscriptionSet
-    init(_ set: SubscriptionSet) { self.set = set }
+    var digests: ConfiguredDigests
+    init(_ digests: ConfiguredDigests) { self.digests = digests }
 }

@@ -1,4 +1,4 @@
-import Crypto
+import LibeventLoop
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -35,8 +35,7 @@ package struct WebhookSignature: Sendable {
         message.append(UInt8(ascii: "."))
         message += body
         return keys.map { key in
-            let code = HMAC<SHA256>.authenticationCode(for: message, using: SymmetricKey(data: key))
-            return "v1," + Data(code).base64EncodedString()
+            "v1," + Data(HMACSHA256.authenticationCode(key: key, message: message)).base64EncodedString()
         }.joined(separator: " ")
     }
 

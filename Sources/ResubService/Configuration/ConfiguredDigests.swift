@@ -1,0 +1,55 @@
+import Resub
+
+/// The subscriptions the configuration asked for last, kept as 64-bit digests (8 bytes a name, sorted) rather
+/// than as a second copy of every name: the names themselves live once, in the links' subscription tables.
+/// SIGHUP needs only to tell, of a name, whether the previous configuration had it. Pure value.
+///
+/// Two different names with the same digest would make a removed name look configured (or a new one look
+/// already applied); with 64 bits and a million names the chance is about 3 in 100 million.
+package struct ConfiguredDigests: Sendable {
+    private var digests: [[UInt64]]
+
+    /// The digests of `set`.
+    package init(_ set: SubscriptionSet) {
+        digests = SubscriptionKind.allCases.map { kind in set[kind].map { Self.digest(kind, $0) }.sorted() }
+    }
+
+    /// Whether the configuration had `name` as a `kind`.
+    package func contains(_ kind: SubscriptionKind, _ name: String) -> Bool {
+        let list = digests[kind.rawValue]
+        let target = Self.digest(kind, name)
+        var low = 0, high = list.count
+        while low < high {
+            let mid = (low + high) / 2
+            if list[mid] < target { low = mid + 1 } else { high = mid }
+        }
+        return low < list.count && list[low] == target
+    }
+
+    /// The changes that take the live subscriptions from the previous configuration to `fresh`: names
+    /// configured now and not before are subscribed; names configured before, gone from `fresh` and still
+    /// `desired` are unsubscribed. Names added otherwise (the admin API) are left alone. Sorted, per kind.
+    package func changes(to fresh: SubscriptionSet, desired: SubscriptionSet) -> [SubscriptionChange] {
+        var changes: [SubscriptionChange] = []
+        for kind in SubscriptionKind.allCases {
+            let gone = desired[kind].filter { contains(kind, $0) && !fresh[kind].contains($0) }.sorted()
+            let new = fresh[kind].filter { !contains(kind, $0) }.sorted()
+            if !gone.isEmpty { changes.append(SubscriptionChange(kind, gone, subscribe: false)) }
+            // Configured names are kept when refused: reported and retried, not dropped.
+            if !new.isEmpty { changes.append(SubscriptionChange(kind, new, subscribe: true, keepsRefused: true)) }
+        }
+        return changes
+    }
+
+    /// FNV-1a over the kind and the name's UTF-8 bytes, finished with a 64-bit mix (splitmix64's).
+    private static func digest(_ kind: SubscriptionKind, _ name: String) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(kind.rawValue)
+        for byte in name.utf8 {
+            h ^= UInt64(byte)
+            h &*= 0x100_0000_01b3
+        }
+        h = (h ^ (h >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        h = (h ^ (h >> 27)) &* 0x94d0_49bb_1331_11eb
+        return h ^ (h >> 31)
+    }
+}
