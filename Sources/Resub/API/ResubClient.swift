@@ -59,6 +59,29 @@ public final class ResubClient: Sendable {
         return connection
     }
 
+    /// A dedicated connection for blocking commands to the master the sentinels name, on this client's loop.
+    /// Every connection checks `ROLE` first; when the sentinels name another master (`+switch-master`, or a
+    /// new resolution after a failure) the connection to the old one closes at once, a command blocked
+    /// there fails with ``ResubError/Code/disconnected`` saying the master changed, and the next command
+    /// goes to the new master. `dataNode` gives only the data nodes' credentials (its address is ignored:
+    /// ``SentinelConfiguration/parse(url:)`` returns one); without it no AUTH is sent. TLS to the sentinels
+    /// and the data nodes follows ``SentinelConfiguration/tls``, with `tls` as its context. A command waits for a
+    /// first master at most `connectTimeout`; `health` paces the sentinels' questions (backoff) and the
+    /// `+switch-master` subscription's health check.
+    public func blockingConnection(
+        sentinel: SentinelConfiguration, dataNode: RedisEndpoint? = nil, clientName: String? = "resub", tls: TLSContext? = nil,
+        connectTimeout: Duration = .seconds(5), health: HealthConfiguration = .init()
+    ) -> BlockingConnection {
+        let endpoint = dataNode ?? RedisEndpoint(address: .unix(path: "sentinel/\(sentinel.masterName)"), tls: sentinel.tls)
+        var socket = SocketOptions(connectTimeout: connectTimeout)
+        socket.useTLS(sentinel.tls, context: tls)
+        let connection = BlockingConnection(
+            loop: loop, sentinel: sentinel, template: ConnectionConfiguration(endpoint: endpoint, clientName: clientName, socket: socket),
+            health: health)
+        members.withLock { $0.connections.append(connection) }
+        return connection
+    }
+
     /// Closes every subscriber link, shard link, stream reader and blocking connection at once: whatever is
     /// pending fails with ``ResubError/Code/disconnected`` and the message and entry sequences end. Then the
     /// loop thread stops. Returns within `deadline` (closing never waits for a server); idempotent.

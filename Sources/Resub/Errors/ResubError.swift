@@ -3,7 +3,10 @@ public struct ResubError: Error, Sendable, Hashable, CustomStringConvertible {
     /// What kind of failure this is. Stable across versions.
     public enum Code: String, Sendable, Hashable {
         /// The connection was closed (by ``Subscriber/shutdown()``, `disconnect()` or a failure) before the
-        /// command completed. The command may or may not have reached the server.
+        /// command completed. The command may or may not have reached the server. A ``BlockingConnection``
+        /// following Sentinel also fails its pending commands with this code when the sentinels name a new
+        /// master (the message says "the master changed to …"): it was not sent again, the next command goes
+        /// to the new master.
         case disconnected
         /// The server answered with an error reply (see ``ResubError/serverError``).
         case serverError

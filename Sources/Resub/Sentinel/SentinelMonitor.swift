@@ -5,7 +5,7 @@ import RESP
 /// queries (one short ``SideConnection`` per question, its deadline the query timeout), keeps one subscription to `+switch-master` on a sentinel
 /// (a ``NodeLink`` under the same health monitor as every link, moving to the next sentinel when it fails),
 /// and moves its followers (``MasterFollower``) to each new master. Followers check `ROLE` before they
-/// subscribe or read (a wrapper around their supervisor's set-up); a node that is not the master sends the
+/// subscribe, read or run a command (``MasterSource/verifyRole``); a node that is not the master sends the
 /// resolution back to the sentinels.
 package final class SentinelMonitor: @unchecked Sendable {
     package typealias Resolution = SentinelResolutionStateMachine<SystemRandomNumberGenerator>
@@ -52,30 +52,20 @@ package final class SentinelMonitor: @unchecked Sendable {
     /// The `+switch-master` link's sentinel and state.
     package var watchState: (node: String, state: LinkState)? { watch.map { ($0.node, $0.state) } }
 
-    /// Makes `follower` follow the master: its endpoint comes from here, it checks ROLE before subscribing,
-    /// and it moves on every change; its failures send the resolution back to the sentinels. Call before
-    /// ``start()``. Loop-only.
+    /// Makes `follower` follow the master: it gets a ``MasterSource`` (the master's endpoint for every
+    /// connection, the ROLE check, a failure sends the resolution back to the sentinels) and moves on every
+    /// resolution. Call before ``start()``. Loop-only.
     package func attach(_ follower: some MasterFollower) {
-        let supervisor = follower.supervisor
-        supervisor.nextEndpoint = { [weak self] in
-            guard let self, let master = self.machine.master else { return nil }
-            return self.endpoint(of: master)
-        }
-        // The link's own set-up (subscribe, prepare the streams) runs only on a node that says it is the master.
-        let setUp = supervisor.setUp
-        supervisor.setUp = { [weak self, unowned supervisor] connection in
-            guard let self else { return setUp(connection) }
-            self.verifyRole(connection) { error in
-                guard connection === supervisor.connection else { return }  // an older connection's answer
-                if let error { supervisor.fail(error) } else { setUp(connection) }
-            }
-        }
-        // A failed master link sends the resolution back to the sentinels.
-        let onEvent = supervisor.onEvent
-        supervisor.onEvent = { [weak self] event in
-            onEvent(event)
-            if case .disconnected(_, let reason) = event, reason.code != .shutDown { self?.resolve() }
-        }
+        follower.use(MasterSource(
+            endpoint: { [weak self] in
+                guard let self, let master = self.machine.master else { return nil }
+                return self.endpoint(of: master)
+            },
+            verifyRole: { [weak self] connection, done in
+                guard let self else { return done(nil) }
+                self.verifyRole(connection, done: done)
+            },
+            failed: { [weak self] in self?.resolve() }))
         followers.append { [weak follower] endpoint in follower?.follow(endpoint) }
     }
 
@@ -177,7 +167,7 @@ package final class SentinelMonitor: @unchecked Sendable {
 
     // MARK: ROLE
 
-    /// Sends `ROLE` on a follower's new connection: `master` lets it subscribe; any other role fails it and
+    /// Sends `ROLE` on a follower's new connection: `master` lets it go on; any other role fails it and
     /// sends the resolution back to the sentinels. An error reply (ROLE denied by an ACL) cannot be checked
     /// and lets it through.
     private func verifyRole(_ connection: Connection, done: @escaping (ResubError?) -> Void) {
