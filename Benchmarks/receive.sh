@@ -23,12 +23,33 @@ measure() { # label bin peers args...
   SUB_CMD=$(sub_cmd "$bin") PEERS="$peers" "$BENCH/run-peers.sh" "$@" 2>/dev/null | sed "s/^/$label /" | tee -a "$OUT"
 }
 for args in "blaster 1000000 64" "blaster 200000 1024"; do
-  measure after "$BIN" "hiredis sub" $args "$RUNS"
-  if [ -n "${BASE_BIN:-}" ]; then measure before "$BASE_BIN" "hiredis sub" $args "$RUNS"; fi
+  if [ -z "${BASE_BIN:-}" ]; then
+    measure after "$BIN" "hiredis sub" $args "$RUNS"
+  else
+    # This machine's speed drifts by 2x within a minute: the two builds alternate, one run each per round
+    # (each run after a warm-up run), hiredis beside each, and the medians are compared.
+    for _ in $(seq "$RUNS"); do
+      measure after "$BIN" "hiredis sub" $args 1
+      measure before "$BASE_BIN" "hiredis sub" $args 1
+    done
+  fi
 done
 measure after "$BIN" "hiredis rediscli sub" e2e 200000 1024 3
-echo "--- ratios (resub msg/s / hiredis msg/s of the same run), peak RSS"
-awk '$2 == "blaster" {for (i = 1; i <= NF; i++) { if ($i == "msg/s") rate[$1" "$3" "$5] = $(i-1); if ($i == "peak") peak[$1" "$3" "$5] = $(i+1) } } END {
-  for (k in rate) if (k ~ / sub /) { split(k, a, " "); h = rate[a[1] " hiredis " a[3]]; if (h) printf "%-6s %s: %.2fx hiredis, peak %s MiB\n", a[1], a[3], rate[k] / h, peak[k] }
-}' "$OUT" | sort
+echo "--- medians over the runs: resub msg/s, hiredis msg/s of the same runs, ratio, peak RSS (max)"
+python3 - "$OUT" <<'PY'
+import re, statistics, sys
+rates, peaks = {}, {}
+for line in open(sys.argv[1]):
+    f = line.split()
+    if len(f) < 5 or f[1] != "blaster":
+        continue
+    key = (f[0], f[4])  # build, S=...
+    rate = float(re.search(r"(\d+) msg/s", line).group(1))
+    rates.setdefault(key, {}).setdefault(f[2], []).append(rate)
+    if f[2] == "sub":
+        peaks[key] = max(peaks.get(key, 0.0), float(re.search(r"peak ([\d.]+) MiB", line).group(1)))
+for (build, size), peers in sorted(rates.items()):
+    sub, hir = statistics.median(peers["sub"]), statistics.median(peers["hiredis"])
+    print(f"{build:6} {size:7} resub {sub:9.0f} msg/s  hiredis {hir:9.0f} msg/s  {sub / hir:.2f}x  peak {peaks[(build, size)]} MiB  ({len(peers['sub'])} runs)")
+PY
 rm -f "$OUT"

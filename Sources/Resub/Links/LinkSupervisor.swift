@@ -8,7 +8,7 @@ import RESP
 /// What the link does once connected is not its business: every kind of link (subscriber node links,
 /// stream readers, the Sentinel link) plugs in through the hooks. ``setUp`` runs once per connection after
 /// the handshake (replay the subscriptions, prepare the streams…) and ends with ``setUpCompleted()`` or
-/// ``fail(_:)``; ``onMessage`` gets the connection's pub/sub messages, ``onClose`` runs after a connection
+/// ``fail(_:)``; ``collector`` gathers the connection's pub/sub messages, ``onClose`` runs after a connection
 /// was dropped. Loop-only.
 package final class LinkSupervisor<Instant: InstantProtocol, Random: RandomNumberGenerator>: ConnectionDelegate
 where Instant.Duration == Duration {
@@ -34,8 +34,10 @@ where Instant.Duration == Duration {
     /// Runs once per connection after the handshake: set the link up on it, then call
     /// ``setUpCompleted()`` (or ``fail(_:)``).
     package var setUp: (Connection) -> Void = { _ in }
-    /// A pub/sub message of the current connection; the view is valid only during the call.
-    package var onMessage: (RESPMessageView) -> Void = { _ in }
+    /// Gathers the current connection's pub/sub messages into a batch (the owner takes it at
+    /// ``onReadFinished``). A `let` of the supervisor, not a closure: the per-message call then costs no
+    /// reference counting (a closure stored in a `var` is retained and released around every call).
+    package let collector = MessageCollector(maxBatchBytes: 1 << 20)
     /// Everything of one read has been delivered (bytes arrived: the health monitor has been told).
     package var onReadFinished: () -> Void = {}
     /// A frame of the current connection that nothing was waiting for (unsolicited confirmation, push).
@@ -188,6 +190,6 @@ where Instant.Duration == Duration {
     }
 
     package func connection(_ connection: Connection, didReceive message: RESPMessageView) {
-        onMessage(message)
+        collector.append(message)
     }
 }

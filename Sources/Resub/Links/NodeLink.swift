@@ -38,7 +38,6 @@ package final class NodeLink: @unchecked Sendable {
 
     /// Why the link last went down (cleared when it is healthy again).
     package var lastError: ResubError? { supervisor.lastError }
-    private let collector = MessageCollector(maxBatchBytes: 1 << 20)
     private let onBatch: (MessageBatch) -> Void
     private let onEvent: (SubscriberEvent) -> Void
 
@@ -62,8 +61,7 @@ package final class NodeLink: @unchecked Sendable {
         self.onEvent = onEvent
         supervisor.onEvent = onEvent
         supervisor.setUp = { [unowned self] _ in self.replay() }
-        supervisor.onMessage = { [collector] message in collector.append(message) }
-        collector.onFull = { [unowned self] in self.flushBatch() }
+        supervisor.collector.onFull = { [unowned self] in self.flushBatch() }
         supervisor.onReadFinished = { [unowned self] in self.flushBatch() }
         supervisor.onUnsolicited = { [unowned self] connection, event in self.unsolicited(event, on: connection) }
         supervisor.onClose = { [unowned self] _ in
@@ -203,8 +201,8 @@ package final class NodeLink: @unchecked Sendable {
     // MARK: What the connection delivers
 
     private func flushBatch() {
-        guard !collector.isEmpty else { return }
-        onBatch(collector.take(node: node))
+        guard !supervisor.collector.isEmpty else { return }
+        onBatch(supervisor.collector.take(node: node))
     }
 
     private func unsolicited(_ event: ConnectionEvent, on connection: Connection) {
