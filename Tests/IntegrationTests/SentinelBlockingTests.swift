@@ -155,9 +155,8 @@ struct SentinelBlockingTests {
         let group = try RedisSentinelGroup()
         defer { group.stop() }
         let (master, replica) = (group.nodes[0], group.nodes[1])
-        let stale = try FakeSentinel(answering: replica.port)
+        let (stale, sentinels) = try group.staleSentinelFirst()
         defer { stale.stop() }
-        let sentinels: [SocketAddress] = [.tcp(host: "127.0.0.1", port: stale.port)] + group.sentinels.map { .tcp(host: "127.0.0.1", port: $0.port) }
         let client = ResubClient()
         do {
             let connection = Self.connection(client, group, name: "sb-stale", sentinels: sentinels)
