@@ -42,6 +42,28 @@ struct SentinelTLSTests {
         #expect(resub.isRunning, "\(resub.diagnostics)")
     }
 
+    @Test("rediss+sentinel:// without --tls-ca: every sentinel is skipped naming the untrusted certificate, nothing is subscribed")
+    func untrustedCertificateNamed() async throws {
+        let group = try RedisSentinelGroup(tls: try TestCertificates.shared())
+        defer { group.stop() }
+        let resub = try ServiceProcess([
+            "--url", Self.url("rediss+sentinel", group), "--channel", "c", "--reconnect-min", "0.05", "--reconnect-max", "0.5",
+        ])
+        defer { resub.stop() }
+        // The question to each sentinel (not only the +switch-master watch) says why it was refused.
+        let named = await waitUntil(timeout: .seconds(5)) {
+            group.sentinelAddresses.allSatisfy { address in
+                resub.stderrText.split(separator: "\n").contains {
+                    $0.contains("sentinel \(address) did not accept a connection (") && $0.contains("certificate not trusted")
+                }
+            }
+        }
+        #expect(named, "\(resub.diagnostics)")
+        #expect(resub.isRunning, "\(resub.diagnostics)")
+        let master = group.nodes[0]
+        #expect(try await onThread { try master.command("PUBSUB", "NUMSUB", "c").value.elements?.last?.int } == 0)
+    }
+
     @Test("redis+sentinel:// (plain) against TLS-only sentinels: each is skipped, resub keeps trying, nothing is delivered")
     func plainURLDoesNotConnect() async throws {
         let group = try RedisSentinelGroup(tls: try TestCertificates.shared())
