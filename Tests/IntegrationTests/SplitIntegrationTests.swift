@@ -14,12 +14,15 @@ private final class SplitGroup: Sendable {
     let cluster: RedisCluster
     let channels: [String]
     let group: String
+    /// More options for every member (e.g. a keyspace pattern).
+    let extra: [String]
     private let members = Mutex<[(process: ServiceProcess, admin: Int)]>([])
 
-    init(cluster: RedisCluster, channels: [String], group: String) {
+    init(cluster: RedisCluster, channels: [String], group: String, extra: [String] = []) {
         self.cluster = cluster
         self.channels = channels
         self.group = group
+        self.extra = extra
     }
 
     var instances: [(process: ServiceProcess, admin: Int)] { members.withLock { $0 } }
@@ -32,7 +35,7 @@ private final class SplitGroup: Sendable {
         let process = try ServiceProcess(
             seeds + ["--cluster", "--slots", "auto", "--split-group", group, "--member-ttl", String(Self.ttl),
                      "--ping-interval", "0.5", "--ping-timeout", "0.5", "--reconnect-min", "0.05", "--reconnect-max", "0.3",
-                     "--admin", "127.0.0.1:0"] + channels.flatMap { ["--shard-channel", $0] })
+                     "--admin", "127.0.0.1:0"] + channels.flatMap { ["--shard-channel", $0] } + extra)
         let admin = try await process.adminPort()
         members.withLock { $0.append((process, admin)) }
         return process
@@ -219,6 +222,59 @@ struct SplitIntegrationTests {
         let lostInWindow = sent.filter { $0.at <= bound && delivered[$0.payload] == nil }.count
         print("split figures: SIGKILL takeover \(killTime), lost in the TTL window \(lostInWindow) of \(sent.count)")
         #expect(await group.waitSettled(within: 5), "never settled after the kill:\n\(group.diagnostics)")
+    }
+
+    @Test("keyspace events with a split group: one member subscribes them on every master, so each key's event is delivered once; SIGTERM of that member hands them on")
+    func keyspaceEventsOnce() async throws {
+        let cluster = try await offPool { try RedisCluster() }
+        defer { cluster.stop() }
+        let masters = try cluster.masters()
+        for master in masters { _ = try cluster.command(master, ["CONFIG", "SET", "notify-keyspace-events", "E$"]) }
+        let group = SplitGroup(
+            cluster: cluster, channels: splitChannels(6), group: "ks-\(getpid())", extra: ["--channel", "__keyevent@0__:set"])
+        defer { group.stopAll() }
+        for _ in 0..<2 { try await group.start() }
+        try #require(await group.waitSettled(within: 10), "never settled:\n\(group.diagnostics)")
+
+        // Keys on every master: each SET is one keyevent message whose payload is the key.
+        @Sendable func setKeys(_ tag: String) throws -> [String] {
+            var keys: [String] = []
+            var covered = Set<Int>()
+            var n = 0
+            while covered.count < masters.count || keys.count < 30 {
+                let key = "\(tag)-\(n)"
+                let owner = try cluster.owner(of: key)
+                let reply = try cluster.command(owner, ["SET", key, "1"])
+                guard !reply.isError else { throw FixtureError("SET \(key): \(reply)") }
+                covered.insert(owner)
+                keys.append(key)
+                n += 1
+            }
+            return keys
+        }
+        @Sendable func delivered(_ keys: [String]) -> [String: Int] {
+            let counts = group.deliveries()
+            return Dictionary(uniqueKeysWithValues: keys.map { ($0, counts[$0] ?? 0) })
+        }
+        let keys = try await offPool { try setKeys("ks-split") }
+        #expect(await waitUntil(timeout: .seconds(5)) { delivered(keys).values.allSatisfy { $0 >= 1 } }, "events missing:\n\(group.diagnostics)")
+        try? await Task.sleep(for: .milliseconds(500))
+        let counts = delivered(keys)
+        #expect(counts.values.allSatisfy { $0 == 1 }, "not exactly once across the group: \(counts.filter { $0.value != 1 })")
+        // Only the member that serves the plain channels holds keyevent subscriptions: one per master in all.
+        for master in masters {
+            #expect(try cluster.command(master, ["PUBSUB", "NUMSUB", "__keyevent@0__:set"]).elements?.last?.int == 1, "subscribers on \(master)")
+        }
+
+        // SIGTERM the member serving them: the other takes them over, and events keep arriving once.
+        let holder = try #require(group.instances.first { group.status($0.admin)?["broadcast"] as? Bool == true })
+        holder.process.send(SIGTERM)
+        #expect(await holder.process.waitForExit(timeout: .seconds(10)) == .exited(0))
+        try #require(await group.waitSettled(within: 5), "the survivor never settled:\n\(group.diagnostics)")
+        let after = try await offPool { try setKeys("ks-after") }
+        #expect(await waitUntil(timeout: .seconds(5)) { delivered(after).values.allSatisfy { $0 >= 1 } }, "events after the handoff missing")
+        try? await Task.sleep(for: .milliseconds(300))
+        #expect(delivered(after).values.allSatisfy { $0 == 1 }, "after the handoff: \(delivered(after).filter { $0.value != 1 })")
     }
 
     @Test("a member frozen longer than the TTL drops its slots when it wakes; a master fails over during a join; settled again with one owner per slot")

@@ -397,6 +397,40 @@ struct ShardedStateMachineTests {
         #expect(machine.eventNodes.keys.sorted() == [nodeB.address, nodeC.address, nodeE.address])
     }
 
+    @Test("a split member that does not serve the plain channels holds no keyspace name; serving them opens every master, leaving them withdraws from every link")
+    func nodeLocalGatedBySplit() {
+        var machine = ShardedStateMachine()
+        #expect(machine.nodeLocalServed(false).isEmpty, "nothing wanted yet")
+        _ = machine.topologyChanged(threeMasters)
+        let a = names(2, inSlots: 0...5460)
+        _ = machine.add(a)
+        let pattern = "__keyspace@0__:*"
+        #expect(machine.addNodeLocal(.pattern, [pattern]).isEmpty, "wanted, but another member subscribes it")
+        #expect(machine.nodeLocal == SubscriptionSet(patterns: [pattern]))
+        #expect(machine.openNodes == [nodeA.address])
+        #expect(machine.topologyChanged(fourMastersForGating()).isEmpty, "a new master is not this member's either")
+        // This member now serves the plain channels: every master that owns a slot gets the name.
+        let opened = machine.nodeLocalServed(true)
+        #expect(opened.count == 4)
+        #expect(opened.contains(.add(node: nodeA.address, kind: .pattern, names: [pattern])))
+        #expect(opened.filter { if case .openLink = $0 { true } else { false } }.count == 3)
+        #expect(machine.nodeLocalServed(true).isEmpty)
+        // And hands them on: withdrawn everywhere, links left empty close once, A keeps its shard channels.
+        let withdrawn = machine.nodeLocalServed(false)
+        #expect(withdrawn.contains(.remove(node: nodeA.address, kind: .pattern, names: [pattern])))
+        #expect(withdrawn.filter { if case .closeLink = $0 { true } else { false } }.count == 3)
+        #expect(machine.openNodes == [nodeA.address])
+        #expect(machine.links[nodeA.address] == SubscriptionSet(shardChannels: Set(a)))
+        #expect(machine.nodeLocal == SubscriptionSet(patterns: [pattern]), "still wanted by the group")
+    }
+
+    /// ``threeMasters`` with a fourth master owning slots 16300...16383 (taken from C).
+    private func fourMastersForGating() -> ShardMap {
+        var map = threeMasters
+        map.assign(16300...16383, to: ClusterNode(id: String(repeating: "f", count: 40), host: "127.0.0.1", port: 7006, isMaster: true))
+        return map
+    }
+
     @Test("a master carrying a keyspace name that gains a shard channel keeps one link holding both")
     func nodeLocalRemovedKeepsShards() {
         var machine = ShardedStateMachine()

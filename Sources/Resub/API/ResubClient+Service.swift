@@ -8,15 +8,7 @@ extension ResubClient: Service {
     /// client's `shutdownDeadline`; on cancellation it closes at once. It also returns when the app calls
     /// ``shutdown(deadline:)`` itself.
     public func run() async throws {
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await shutDownLatch.wait()
-            } onGracefulShutdown: {
-                Task { await self.drainAndShutdown() }
-            }
-        } onCancel: {
-            Task { await self.shutdown(deadline: self.shutdownDeadline) }
-        }
+        await shutDownLatch.serve(drain: { await self.drainAndShutdown() }, close: { await self.shutdown(deadline: self.shutdownDeadline) })
     }
 
     /// Drains every subscriber together within the deadline, then closes everything.

@@ -7,15 +7,7 @@ extension Subscriber: Service {
     /// the app calls ``shutdown()`` itself. After it returns ``messages`` / ``batches`` still hand out what
     /// was received, then end: the consumer drains them.
     public func run() async throws {
-        await withTaskCancellationHandler {
-            await withGracefulShutdownHandler {
-                await shutDownLatch.wait()
-            } onGracefulShutdown: {
-                Task { await self.drainAndShutdown() }
-            }
-        } onCancel: {
-            Task { await self.shutdown() }
-        }
+        await shutDownLatch.serve(drain: { await self.drainAndShutdown() }, close: { await self.shutdown() })
     }
 
     /// The graceful stop: unsubscribe from everything (no new messages; every message the server sent before

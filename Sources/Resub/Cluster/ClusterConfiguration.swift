@@ -12,6 +12,17 @@ public struct ClusterConfiguration: Sendable, Hashable {
     public var refreshInterval: Duration
     /// How often it is refreshed while some link is down or some channel has no known owner.
     public var degradedRefreshInterval: Duration
+    /// How often it is refreshed, at the most, while keyspace/keyevent names are wanted: nothing tells a
+    /// subscriber that a master gained slots (a resharding, a new master), and that master's keys' events
+    /// reach it only once it is subscribed there. Shard channels need no such poll (the server drops them
+    /// and answers MOVED).
+    public var nodeLocalRefreshInterval: Duration = .seconds(5)
+
+    /// The delay before the next periodic refresh.
+    package func refreshDelay(degraded: Bool, nodeLocal: Bool) -> Duration {
+        if degraded { return degradedRefreshInterval }
+        return nodeLocal ? min(refreshInterval, nodeLocalRefreshInterval) : refreshInterval
+    }
 
     /// Creates a cluster configuration.
     public init(seeds: [RedisEndpoint], slots: SlotRanges = .all, refreshInterval: Duration = .seconds(30), degradedRefreshInterval: Duration = .seconds(1)) {

@@ -1,9 +1,13 @@
 extension ShardedManager {
-    /// These slot ranges, and with `broadcast` the plain channels and patterns, are this instance's now:
+    /// These slot ranges, and with `broadcast` the plain channels, patterns and node-local names, are this
+    /// instance's now:
     /// the channels entering them are subscribed, those leaving unsubscribed. The one entry point for a
     /// change of ownership (the automatic split calls it; static `--slots` is the same, fixed at start).
     package func serve(slots: SlotRanges, broadcast serveBroadcast: Bool) {
         carry(machine.slotsChanged(to: slots))
+        // The node-local names (keyspace events) go with the plain channels: one member subscribes them on
+        // every master, so each event arrives once across the group.
+        carry(machine.nodeLocalServed(serveBroadcast))
         servesBroadcast = serveBroadcast
         if serveBroadcast {
             if broadcast == nil, !broadcastDesired.isEmpty { openBroadcast() }
@@ -41,6 +45,7 @@ extension ShardedManager {
     func startSplit() {
         guard let configuration = cluster.split, split == nil else { return }
         servesBroadcast = false
+        carry(machine.nodeLocalServed(false))
         split = SplitCoordinator(manager: self, configuration: configuration)
         split?.start()
     }

@@ -115,9 +115,14 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         let (nodeLocal, ordinary) = Self.partitionNodeLocal(change.names)
         let completion = Self.joined(2, completion)
         let local = SubscriptionChange(change.kind, nodeLocal, subscribe: change.subscribe, keepsRefused: change.keepsRefused)
+        let hadNodeLocal = !machine.nodeLocal.isEmpty
         carry(
             change.subscribe ? machine.addNodeLocal(change.kind, nodeLocal) : machine.removeNodeLocal(change.kind, nodeLocal),
             change: local, completion: completion)
+        if !hadNodeLocal && !machine.nodeLocal.isEmpty, refreshTimer != nil {
+            refreshTimer?.cancel()  // the first node-local name: poll the topology at the shorter interval from now
+            scheduleRefresh()
+        }
         guard !ordinary.isEmpty else { return completion(SubscriptionChangeResult()) }
         let change = SubscriptionChange(change.kind, ordinary, subscribe: change.subscribe, keepsRefused: change.keepsRefused)
         if change.subscribe {
@@ -381,7 +386,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
 
     private func scheduleRefresh() {
         guard !stopped else { return }
-        let delay = isDegraded ? cluster.degradedRefreshInterval : cluster.refreshInterval
+        let delay = cluster.refreshDelay(degraded: isDegraded, nodeLocal: !machine.nodeLocal.isEmpty)
         refreshTimer = loop.scheduleTimer(after: delay) { [weak self] in
             guard let self, !self.stopped else { return }
             self.refresher?.refresh()

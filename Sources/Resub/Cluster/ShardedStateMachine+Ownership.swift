@@ -12,4 +12,20 @@ extension ShardedStateMachine {
         outside.formUnion(leaving)
         return actions
     }
+
+    /// Whether this instance subscribes the node-local names: on (the default, and for the split group's member
+    /// that serves the plain channels) they go to every master that owns a slot; off, they leave every link
+    /// (and links left with nothing close). They stay wanted either way, so switching back on restores them.
+    package mutating func nodeLocalServed(_ serve: Bool) -> [Action] {
+        guard serve != servesNodeLocal else { return [] }
+        servesNodeLocal = serve
+        var names = nodeLocal
+        names.shardChannels = []
+        guard !names.isEmpty else { return [] }
+        if serve {
+            guard map != nil else { return [.refreshTopology] }
+            return eventNodes.sorted { $0.key < $1.key }.flatMap { grant(names, to: $0.value) }
+        }
+        return links.keys.sorted().flatMap { withdraw(names, from: $0) }
+    }
 }

@@ -5,7 +5,7 @@
 /// - shard channels, each on the master that owns its hash slot (from the ``ShardMap``);
 /// - node-local names (keyspace and keyevent channels and patterns, see ``KeyspaceEvents``), on every master
 ///   that owns at least one slot: each node publishes only its own keys' events, and replicas are left out
-///   so that every event arrives once.
+///   so that every event arrives once (in a split group, only on the member that serves the plain channels).
 /// A node's link holds both kinds together. It is opened when the node gets its first name and closed,
 /// exactly once, when it loses its last; no interleaving of requests can close it twice or leave a name on a
 /// node that no longer should have it. Correct by construction: the machine alone decides, every input is
@@ -39,6 +39,10 @@ package struct ShardedStateMachine: Sendable {
     package private(set) var unassigned: Set<String> = []
     /// The masters that own at least one slot, by address: the nodes that carry the node-local names.
     package private(set) var eventNodes: [String: ClusterNode] = [:]
+    /// Whether this instance subscribes the node-local names at all: in a split group only the member that
+    /// serves the plain channels does, so that every event arrives once across the group (see
+    /// `nodeLocalServed(_:)`). Always true otherwise.
+    package internal(set) var servesNodeLocal = true
     /// The topology in use.
     package private(set) var map: ShardMap?
     /// The slots this instance serves (`--slots`, or the split group's share: see `slotsChanged`); node-local
@@ -117,6 +121,7 @@ package struct ShardedStateMachine: Sendable {
         let new = Set(names).subtracting(nodeLocal[kind])
         guard !new.isEmpty else { return [] }
         nodeLocal[kind].formUnion(new)
+        guard servesNodeLocal else { return [] }
         guard map != nil else { return [.refreshTopology] }
         let list = new.sorted()
         return eventNodes.sorted { $0.key < $1.key }.flatMap { grant(kind, list, to: $0.value) }
@@ -156,7 +161,7 @@ package struct ShardedStateMachine: Sendable {
             }
         }
         let newEventNodes = Dictionary(newMap.mastersWithSlots.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
-        if !nodeLocal.isEmpty {
+        if !nodeLocal.isEmpty && servesNodeLocal {
             for (address, node) in newEventNodes where eventNodes[address] == nil {
                 additions[address, default: (node, SubscriptionSet())].names.channels.formUnion(nodeLocal.channels)
                 additions[address, default: (node, SubscriptionSet())].names.patterns.formUnion(nodeLocal.patterns)
@@ -191,7 +196,7 @@ package struct ShardedStateMachine: Sendable {
 
     /// Adds `names` to `node`'s link, opening it when it is not open. `order` keeps the caller's order of
     /// the names of a kind in the action.
-    private mutating func grant(_ names: SubscriptionSet, to node: ClusterNode, order: [SubscriptionKind: [String]] = [:]) -> [Action] {
+    mutating func grant(_ names: SubscriptionSet, to node: ClusterNode, order: [SubscriptionKind: [String]] = [:]) -> [Action] {
         guard !names.isEmpty else { return [] }
         guard links[node.address] != nil else {
             links[node.address] = names
@@ -215,7 +220,7 @@ package struct ShardedStateMachine: Sendable {
     }
 
     /// Removes `names` from `node`'s link, closing it when nothing is left.
-    private mutating func withdraw(_ names: SubscriptionSet, from node: String, order: [SubscriptionKind: [String]] = [:]) -> [Action] {
+    mutating func withdraw(_ names: SubscriptionSet, from node: String, order: [SubscriptionKind: [String]] = [:]) -> [Action] {
         guard var held = links[node] else { return [] }
         var removed: [(SubscriptionKind, [String])] = []
         for kind in SubscriptionKind.allCases {
