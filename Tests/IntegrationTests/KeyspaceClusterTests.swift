@@ -72,6 +72,9 @@ struct KeyspaceClusterTests {
         try await withRecordedSubscriber(try clusterConfiguration(seeds: [masters[0]], clientName: name)) { subscriber, recorder in
             try await subscriber.subscribe(patterns: [pattern])
             try #require(await confirmed(subscriber, pattern: pattern), "events:\n\(recorder.recentEvents)")
+            // Asked for again (e.g. POST /subscriptions): confirmed by every master's link, not queued (202).
+            let again = await subscriber.apply(SubscriptionChange(.pattern, [pattern], subscribe: true))
+            #expect(again.confirmed == [pattern] && again.queued.isEmpty && again.refused.isEmpty, "\(again)")
             for port in cluster.livePorts {
                 let expected = masters.contains(port) ? 1 : 0
                 #expect(try links(named: name, on: port, in: cluster, subscribedOnly: true).count == expected, "links on \(port)")

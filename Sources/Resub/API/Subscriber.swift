@@ -197,6 +197,14 @@ public final class Subscriber: Sendable {
         link.apply(change, completion: completion)
     }
 
+    /// ``apply(_:completion:)`` from any thread, answered name by name.
+    package func apply(_ change: SubscriptionChange) async -> SubscriptionChangeResult {
+        let link = self.link
+        return await withCheckedContinuation { continuation in
+            loop.execute { link.apply(change) { continuation.resume(returning: $0) } }
+        }
+    }
+
     /// The links' states, why the down ones went down, the refused subscriptions, the keyspace links and
     /// the split membership. Loop-only.
     package var status: SubscriberStatus {

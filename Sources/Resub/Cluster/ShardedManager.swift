@@ -242,23 +242,11 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
     ) {
         var waiting = 1
         var merged = SubscriptionChangeResult()
-        var covered: Set<String> = []
         let done: (SubscriptionChangeResult) -> Void = { result in
             merged.merge(result)
             waiting -= 1
             guard waiting == 0, let change, let completion else { return }
-            covered.formUnion(merged.confirmed)
-            covered.formUnion(merged.queued)
-            covered.formUnion(merged.refused.map(\.name))
-            for name in change.names where !covered.contains(name) {
-                if change.subscribe { merged.queued.append(name) } else { merged.confirmed.append(name) }
-            }
-            if !change.subscribe {
-                // A removal's link may have closed for want of names: the server serves them no more.
-                merged.confirmed += merged.queued
-                merged.queued = []
-            }
-            completion(merged)
+            completion(Self.answer(change, from: merged))
         }
         defer { done(SubscriptionChangeResult()) }
         // Names already desired make no action: their owner's link answers for them (confirmed already, or
@@ -277,6 +265,16 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
                 guard let link = shardLinks[node] else { continue }
                 waiting += 1
                 link.apply(SubscriptionChange(.shardChannel, names, subscribe: true, keepsRefused: change.keepsRefused), completion: done)
+            }
+            // A node-local name asked for again: every master's link answers (confirmed only if all confirmed).
+            let again = change.kind == .shardChannel || !machine.servesNodeLocal
+                ? [] : change.names.filter { !named.contains($0) && machine.nodeLocal[change.kind].contains($0) }
+            if !again.isEmpty {
+                for node in machine.eventNodes.keys.sorted() {
+                    guard let link = shardLinks[node] else { continue }
+                    waiting += 1
+                    link.apply(SubscriptionChange(change.kind, again, subscribe: true, keepsRefused: change.keepsRefused), completion: done)
+                }
             }
         }
         let keeps = change?.keepsRefused ?? true
@@ -392,6 +390,27 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
             self.refresher?.refresh()
             self.scheduleRefresh()
         }
+    }
+
+    /// One answer per name of `change`, in its order, from the merged answers of every link involved: a
+    /// node-local name goes to several links and is confirmed only when none of them queued or refused it; a
+    /// name no link answered is queued (a subscribe: its owner is not known yet, or another split member
+    /// serves it) or confirmed (a removal: no link serves it). A removal's queued names are confirmed too:
+    /// the link may have closed for want of names, and the server serves them no more.
+    package static func answer(_ change: SubscriptionChange, from merged: SubscriptionChangeResult) -> SubscriptionChangeResult {
+        let refusals = Dictionary(merged.refused.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let queued = Set(merged.queued), confirmed = Set(merged.confirmed)
+        var result = SubscriptionChangeResult()
+        for name in change.names {
+            if let refusal = refusals[name] {
+                result.refused.append(refusal)
+            } else if change.subscribe && (queued.contains(name) || !confirmed.contains(name)) {
+                result.queued.append(name)
+            } else {
+                result.confirmed.append(name)
+            }
+        }
+        return result
     }
 
     private static func isRouting(_ error: ResubError) -> Bool {
