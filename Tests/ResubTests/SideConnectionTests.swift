@@ -99,6 +99,16 @@ struct SideConnectionTests {
         #expect(h.results.count == 1, "completed once: the deadline does not fire again")
     }
 
+    @Test("a failed connection's reason (a TLS certificate refused, say) is in the waiting commands' error")
+    func connectFailureReason() throws {
+        let h = Harness()
+        h.send(["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"])
+        try #require(h.connections.last).fail(.connectTimeout)
+        guard case .failure(let error)? = h.results.first else { Issue.record("no failure: \(h.results)"); return }
+        #expect(error.code == .connectionFailed)
+        #expect(error.message.contains(SocketError.connectTimeout.description), "\(error.message)")
+    }
+
     @Test("close fails waiting and sent commands at once, and the next command opens a new connection")
     func close() throws {
         let h = Harness()

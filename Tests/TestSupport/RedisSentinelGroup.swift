@@ -15,14 +15,15 @@ public final class RedisSentinelGroup: @unchecked Sendable {
     public let sentinels: [RedisSentinel]
 
     /// Starts the group and waits (at most 20 s) until every sentinel knows the replica and the two other
-    /// sentinels, so a failover can be voted at once. `password` makes every sentinel require it.
-    public init(sentinelPassword password: String? = nil) throws {
-        let master = try RedisServer()
-        let replica = try RedisServer(arguments: ["--replicaof", "127.0.0.1", String(master.port)])
+    /// sentinels, so a failover can be voted at once. `password` makes every sentinel require it; `tls` runs
+    /// every process TLS-only with this PKI (replication and the sentinels' own links over TLS too).
+    public init(sentinelPassword password: String? = nil, tls: TestCertificates? = nil) throws {
+        let master = try RedisServer(tls: tls)
+        let replica = try RedisServer(arguments: ["--replicaof", "127.0.0.1", String(master.port)], tls: tls)
         nodes = [master, replica]
         var sentinels: [RedisSentinel] = []
         for _ in 0..<3 {
-            sentinels.append(try RedisSentinel(masterName: "mymaster", masterPort: master.port, quorum: 2, password: password))
+            sentinels.append(try RedisSentinel(masterName: "mymaster", masterPort: master.port, quorum: 2, password: password, tls: tls))
         }
         self.sentinels = sentinels
         try waitUntil(seconds: 20, "the sentinels to discover the replica and each other") {

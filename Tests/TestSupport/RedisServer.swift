@@ -1,4 +1,5 @@
 import Foundation
+import RESP
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -13,21 +14,26 @@ public final class RedisServer: @unchecked Sendable {
     public let unixSocketPath: String?
     /// The working directory (removed by ``stop()``).
     public let directory: String
+    /// The PKI of a TLS-only server (`--port 0 --tls-port port`, `tls-replication yes`, no client
+    /// certificate asked); nil for plain TCP.
+    public let tls: TestCertificates?
     private let extraArguments: [String]
     private var process: Process?
 
     /// The pid of the running server (nil while stopped).
     public var pid: Int32? { process.map { $0.processIdentifier } }
 
-    /// `redis://127.0.0.1:port`.
-    public var url: String { "redis://127.0.0.1:\(port)" }
+    /// `redis://127.0.0.1:port` (`rediss://` over TLS).
+    public var url: String { "\(tls == nil ? "redis" : "rediss")://127.0.0.1:\(port)" }
 
     /// Starts a server and waits until it answers PING (at most 10 s).
     /// - Parameters:
     ///   - arguments: extra `redis-server` arguments, e.g. `["--requirepass", "x"]`.
     ///   - unixSocket: also listen on a Unix socket in the working directory.
-    public init(arguments: [String] = [], unixSocket: Bool = false, port: Int? = nil) throws {
+    ///   - tls: listen only on TLS with this PKI's server certificate (and replicate over TLS).
+    public init(arguments: [String] = [], unixSocket: Bool = false, port: Int? = nil, tls: TestCertificates? = nil) throws {
         self.port = try port ?? Self.freePort()
+        self.tls = tls
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("resub-redis-\(getpid())-\(self.port)-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         unixSocketPath = unixSocket ? directory + "/redis.sock" : nil
@@ -52,8 +58,8 @@ public final class RedisServer: @unchecked Sendable {
         guard process == nil else { return }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: try Self.executable())
-        p.arguments = [
-            "--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+        p.arguments = listening + [
+            "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
             "--dir", directory, "--logfile", directory + "/redis.log", "--daemonize", "no",
         ] + extraArguments
         p.standardOutput = FileHandle.nullDevice
@@ -63,7 +69,7 @@ public final class RedisServer: @unchecked Sendable {
         // Bounded wait until it accepts connections and answers.
         let deadline = Date().addingTimeInterval(10)
         while Date() < deadline {
-            if let client = try? SyncRedisClient(port: port, timeout: 1), (try? client.command(["PING"])) != nil { return }
+            if (try? query(["PING"], timeout: 1)) != nil { return }
             guard p.isRunning else { break }
             usleep(10_000)
         }
@@ -108,15 +114,27 @@ public final class RedisServer: @unchecked Sendable {
         process = nil
     }
 
-    /// A new synchronous client to this server.
+    /// `--port P`, or for TLS `--port 0 --tls-port P` with the certificate directives.
+    private var listening: [String] {
+        guard let tls else { return ["--port", String(port)] }
+        return ["--port", "0", "--tls-port", String(port)] + tls.serverDirectives.flatMap { ["--" + $0.name, $0.value] }
+            + ["--tls-auth-clients", "no", "--tls-replication", "yes"]
+    }
+
+    /// A new synchronous client to this server (plain TCP only: a TLS server is reached with ``command(_:)``).
     public func client() throws -> SyncRedisClient {
         try SyncRedisClient(port: port)
     }
 
-    /// Runs one command on a fresh connection.
+    /// Runs one command on a fresh connection (through `redis-cli --tls` for a TLS server).
     @discardableResult
     public func command(_ args: String...) throws -> RESPValueText {
-        RESPValueText(try client().command(args))
+        RESPValueText(try query(args, timeout: 10))
+    }
+
+    private func query(_ args: [String], timeout: Double) throws -> RESPValue {
+        guard let tls else { return try SyncRedisClient(port: port, timeout: timeout).command(args) }
+        return try RedisCLI(port: port, certificates: tls).command(args, timeout: .seconds(timeout))
     }
 
     /// Binds port 0 on loopback and returns the port the kernel chose.

@@ -29,6 +29,17 @@ public struct TestCertificates: Sendable {
     public var clientCertificate: String { directory + "/client.crt" }
     public var clientKey: String { directory + "/client.key" }
 
+    /// The TLS directives (name, value) of a server presenting `server.crt` and trusting the CA, for a
+    /// command line (`--name value`) or a config file (`name value`).
+    public var serverDirectives: [(name: String, value: String)] {
+        [("tls-cert-file", serverCertificate), ("tls-key-file", serverKey), ("tls-ca-cert-file", caFile)]
+    }
+
+    /// `redis-cli` options for a CA-verified TLS connection (with the client certificate when `clientCertificate`).
+    public func redisCLIArguments(clientCertificate: Bool = false) -> [String] {
+        ["--tls", "--cacert", caFile] + (clientCertificate ? ["--cert", self.clientCertificate, "--key", clientKey] : [])
+    }
+
     private static let generated: Result<TestCertificates, FixtureError> = {
         do {
             let certificates = try generate()
@@ -210,8 +221,7 @@ public final class TLSRedisServer: @unchecked Sendable {
     /// Runs `redis-cli --tls` against this server (CA-verified; with the client certificate when the server
     /// requires one). The output is redis-cli's plain text (`--no-raw` is not forced).
     public func cli(_ arguments: [String], timeout: Duration = .seconds(5)) throws -> ToolResult {
-        var tls = ["--tls", "--cacert", certificates.caFile]
-        if requiresClientCertificate { tls += ["--cert", certificates.clientCertificate, "--key", certificates.clientKey] }
+        let tls = certificates.redisCLIArguments(clientCertificate: requiresClientCertificate)
         return try runTool("/usr/bin/redis-cli", tls + ["-h", "127.0.0.1", "-p", String(port)] + arguments, timeout: timeout)
     }
 

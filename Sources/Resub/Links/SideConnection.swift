@@ -113,11 +113,14 @@ package final class SideConnection: ConnectionDelegate {
         connection.send(request.command) { request.finish($0) }
     }
 
-    private func failWaiting() {
+    /// Fails the commands waiting for a connection; `cause`, the connection's own failure (a refused
+    /// connection, a TLS certificate error), gives them its message so the reason reaches the caller's log.
+    private func failWaiting(_ cause: ResubError? = nil) {
         let failed = waiting
         waiting = []
+        let message = cause.map { "side connection failed: \($0.message)" } ?? "side connection failed"
         for request in failed {
-            request.finish(.failure(ResubError(.connectionFailed, "side connection failed", command: request.command.first, node: node)))
+            request.finish(.failure(ResubError(.connectionFailed, message, command: request.command.first, node: node)))
         }
     }
 
@@ -130,9 +133,9 @@ package final class SideConnection: ConnectionDelegate {
             let ready = waiting
             waiting = []
             for request in ready { dispatch(request, on: connection) }
-        case .closed:
+        case .closed(let reason):
             self.connection = nil
-            failWaiting()
+            failWaiting(reason)
         case .connected, .readFinished, .unsolicited, .push:
             break
         }

@@ -154,10 +154,11 @@ package final class SentinelMonitor: @unchecked Sendable {
         }
     }
 
-    /// A failed question, worded for the sentinel: a connection that never opened says so.
+    /// A failed question, worded for the sentinel: a connection that never opened says so, and why (a TLS
+    /// certificate refused reads differently from a sentinel that is down).
     private func refused(_ error: ResubError, by sentinel: SocketAddress) -> ResubError {
         guard error.code == .connectionFailed else { return error }
-        return ResubError(.connectionFailed, "sentinel \(sentinel) did not accept a connection", node: sentinel.description)
+        return ResubError(.connectionFailed, "sentinel \(sentinel) did not accept a connection (\(error.message))", node: sentinel.description)
     }
 
     private func answer(_ query: Int, _ answer: Resolution.Answer) {
