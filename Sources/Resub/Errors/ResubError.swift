@@ -66,7 +66,7 @@ public struct ResubError: Error, Sendable, Hashable, CustomStringConvertible {
         a.code == b.code && a.message == b.message && a.serverError == b.serverError
     }
 
-    /// Hashes the fields that ``==`` compares.
+    /// Hashes the fields that `==` compares.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(code)
         hasher.combine(message)

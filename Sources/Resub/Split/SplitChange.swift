@@ -10,7 +10,7 @@ public struct SplitChange: Sendable, Hashable, CustomStringConvertible {
     public var gained: String
     /// Slot ranges (and broadcast) given up.
     public var released: String
-    /// Blocks of ``BlockSet/slotsPerBlock`` slots (or the broadcast pseudo-block) taken on and given up.
+    /// Blocks of 16 slots (or the broadcast pseudo-block) taken on and given up.
     public var gainedBlocks: Int, releasedBlocks: Int
     /// Why: `assignment` (the group changed), `lease lost`, `leaving`.
     public var reason: String

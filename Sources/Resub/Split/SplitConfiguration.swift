@@ -11,7 +11,7 @@ public struct SplitConfiguration: Sendable, Hashable {
     /// How long a member's lease lasts without renewal: a dead member's slots move after at most this
     /// plus about one second.
     public var memberTTL: Duration
-    /// This member's id: the join time first, so ids sort by age (see ``SlotAssignment``).
+    /// This member's id: the join time first, so ids sort by age (see `SlotAssignment`).
     public var memberID: String
 
     /// Creates the configuration; `memberID` defaults to join time, host and process id.

@@ -9,11 +9,11 @@ import Synchronization
 /// - ``disconnect()`` closes the socket at once and fails every pending command with
 ///   ``ResubError/Code/disconnected``; a command interrupted that way is never sent again.
 /// - ``quit()`` is the polite close for an idle connection (with commands pending it is ``disconnect()``).
-/// - ``unblock()`` ends one blocked command with `CLIENT UNBLOCK <id>` from a ``SideConnection`` (which gives
+/// - ``unblock()`` ends one blocked command with `CLIENT UNBLOCK <id>` from a `SideConnection` (which gives
 ///   up after a deadline on a frozen server); this one stays open and usable.
 ///
 /// Made with ``ResubClient/blockingConnection(sentinel:dataNode:clientName:tls:connectTimeout:health:)`` it follows a
-/// Sentinel-managed master (see ``BlockingConnectionStateMachine``): every connection goes to the master the
+/// Sentinel-managed master (see `BlockingConnectionStateMachine`): every connection goes to the master the
 /// sentinels name and checks `ROLE` first; when they name another master, the connection to the old one is
 /// closed at once and a command blocked there fails with ``ResubError/Code/disconnected`` ("the master
 /// changed …"), so the caller can send it again, to the new master.

@@ -2,7 +2,7 @@ import LibeventLoop
 import Synchronization
 
 /// Reads Redis streams with XREAD BLOCK (or XREADGROUP BLOCK for a consumer group) on a connection of its
-/// own, reconnecting with backoff and resuming without gaps or duplicates. See ``StreamLink`` for how the
+/// own, reconnecting with backoff and resuming without gaps or duplicates. See `StreamLink` for how the
 /// BLOCK timeout and the liveness rule work together.
 ///
 /// ```swift

@@ -4,7 +4,7 @@ import RESP
 public struct Message: Sendable, Hashable {
     /// Which subscription kind delivered it.
     public var kind: MessageKind
-    /// The pattern that matched, for ``MessageKind/pmessage``.
+    /// The pattern that matched, for a `pmessage`.
     public var pattern: String?
     /// The channel it was published to.
     public var channel: String
