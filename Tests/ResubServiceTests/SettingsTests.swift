@@ -30,6 +30,17 @@ struct SettingsTests {
         }
     }
 
+    @Test("the stdout sink's queue bound: 128 MiB by default; set by flag, environment or file; under 1 MiB refused, naming the option")
+    func sinkQueueBytes() throws {
+        let base = ["--url", "redis://127.0.0.1:7000", "--channel", "a"]
+        #expect(try Self.options(flags: base).sinkQueueBytes == 128 << 20)
+        #expect(try Self.options(flags: base + ["--sink-queue-bytes", "8388608"]).sinkQueueBytes == 8 << 20)
+        #expect(try Self.options(flags: base, environment: ["RESUB_SINK_QUEUE_BYTES": "4194304"]).sinkQueueBytes == 4 << 20)
+        #expect(try Self.options(flags: base, yaml: "sink_queue_bytes: 2097152\n").sinkQueueBytes == 2 << 20)
+        let error = try #require(Self.error(flags: base + ["--sink-queue-bytes", "1000"]))
+        #expect(error.contains("--sink-queue-bytes"), "\(error)")
+    }
+
     @Test("the file alone configures every kind of setting")
     func fileOnly() throws {
         let o = try Self.options(yaml: """

@@ -165,7 +165,7 @@ _resub() {
     local -a repeating_flags=()
     local -a non_repeating_flags=(--cluster --no-cluster --emit-gaps --no-emit-gaps --version -h --help)
     local -a repeating_options=(--url --channel --pattern --shard-channel --webhook-secret --webhook-header --stream --sentinel)
-    local -a non_repeating_options=(--config --slots --split-group --member-ttl --format --client-name --count --log-format --protocol --connect-timeout --ping-interval --ping-timeout --reconnect-min --reconnect-max --replay-batch --admin --admin-token --shutdown-timeout --webhook --webhook-batch --webhook-linger --webhook-concurrency --webhook-timeout --webhook-ca --spool-dir --spool-max-bytes --group --consumer --stream-start --state-dir --tls-ca --tls-cert --tls-key --password-file --sentinel-master --sentinel-password-file)
+    local -a non_repeating_options=(--config --slots --split-group --member-ttl --format --client-name --count --sink-queue-bytes --log-format --protocol --connect-timeout --ping-interval --ping-timeout --reconnect-min --reconnect-max --replay-batch --admin --admin-token --shutdown-timeout --webhook --webhook-batch --webhook-linger --webhook-concurrency --webhook-timeout --webhook-ca --spool-dir --spool-max-bytes --group --consumer --stream-start --state-dir --tls-ca --tls-cert --tls-key --password-file --sentinel-master --sentinel-password-file)
     __resub_offer_flags_options 0
 
     # Offer option value completions
@@ -201,6 +201,9 @@ _resub() {
         return
         ;;
     '--count')
+        return
+        ;;
+    '--sink-queue-bytes')
         return
         ;;
     '--log-format')

@@ -20,7 +20,7 @@ function __resub_parse_tokens -S
     set -l unparsed_tokens (__resub_tokens -pc)
     switch $unparsed_tokens[1]
     case 'resub'
-        __resub_parse_subcommand 0 'config=' 'url=+' 'cluster' 'no-cluster' 'slots=' 'split-group=' 'member-ttl=' 'channel=+' 'pattern=+' 'shard-channel=+' 'format=' 'client-name=' 'count=' 'log-format=' 'protocol=' 'connect-timeout=' 'ping-interval=' 'ping-timeout=' 'reconnect-min=' 'reconnect-max=' 'replay-batch=' 'emit-gaps' 'no-emit-gaps' 'admin=' 'admin-token=' 'shutdown-timeout=' 'webhook=' 'webhook-secret=+' 'webhook-header=+' 'webhook-batch=' 'webhook-linger=' 'webhook-concurrency=' 'webhook-timeout=' 'webhook-ca=' 'spool-dir=' 'spool-max-bytes=' 'stream=+' 'group=' 'consumer=' 'stream-start=' 'state-dir=' 'tls-ca=' 'tls-cert=' 'tls-key=' 'password-file=' 'sentinel=+' 'sentinel-master=' 'sentinel-password-file=' 'version' 'h/help'
+        __resub_parse_subcommand 0 'config=' 'url=+' 'cluster' 'no-cluster' 'slots=' 'split-group=' 'member-ttl=' 'channel=+' 'pattern=+' 'shard-channel=+' 'format=' 'client-name=' 'count=' 'sink-queue-bytes=' 'log-format=' 'protocol=' 'connect-timeout=' 'ping-interval=' 'ping-timeout=' 'reconnect-min=' 'reconnect-max=' 'replay-batch=' 'emit-gaps' 'no-emit-gaps' 'admin=' 'admin-token=' 'shutdown-timeout=' 'webhook=' 'webhook-secret=+' 'webhook-header=+' 'webhook-batch=' 'webhook-linger=' 'webhook-concurrency=' 'webhook-timeout=' 'webhook-ca=' 'spool-dir=' 'spool-max-bytes=' 'stream=+' 'group=' 'consumer=' 'stream-start=' 'state-dir=' 'tls-ca=' 'tls-cert=' 'tls-key=' 'password-file=' 'sentinel=+' 'sentinel-master=' 'sentinel-password-file=' 'version' 'h/help'
         switch $unparsed_tokens[1]
         case 'help'
             __resub_parse_subcommand -r 1 'version'
@@ -90,6 +90,7 @@ complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "r
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" format' -l 'format' -d 'stdout format: json or raw. (default: json)' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" client-name' -l 'client-name' -d 'CLIENT SETNAME on every connection. (default: resub)' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" count' -l 'count' -d 'Exit 0 after writing N messages.' -rfka ''
+complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" sink-queue-bytes' -l 'sink-queue-bytes' -d 'Stdout: bytes of messages held in memory while the reader of stdout is slower than Redis (after flow control paused the socket for 250 ms); past it messages are dropped and counted. (default: 134217728)' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" log-format' -l 'log-format' -d 'Log format on stderr: text or json. (default: text)' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" protocol' -l 'protocol' -d 'resp3 (HELLO 3, falls back to RESP2) or resp2. (default: resp3)' -rfka ''
 complete -c 'resub' -n '__resub_should_offer_completions_for_flags_or_options "resub" connect-timeout' -l 'connect-timeout' -d 'Seconds a connection attempt may take. (default: 5)' -rfka ''

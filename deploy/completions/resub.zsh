@@ -54,6 +54,7 @@ _resub() {
         '--format[stdout format\: json or raw. (default\: json)]:json|raw:'
         '--client-name[CLIENT SETNAME on every connection. (default\: resub)]:NAME:'
         '--count[Exit 0 after writing N messages.]:N:'
+        '--sink-queue-bytes[Stdout\: bytes of messages held in memory while the reader of stdout is slower than Redis (after flow control paused the socket for 250 ms); past it messages are dropped and counted. (default\: 134217728)]:N:'
         '--log-format[Log format on stderr\: text or json. (default\: text)]:text|json:'
         '--protocol[resp3 (HELLO 3, falls back to RESP2) or resp2. (default\: resp3)]:resp3|resp2:'
         '--connect-timeout[Seconds a connection attempt may take. (default\: 5)]:S:'

@@ -58,6 +58,9 @@ package struct ResubCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Exit 0 after writing N messages.", valueName: "N"))
     var count: String?
 
+    @Option(help: ArgumentHelp("Stdout: bytes of messages held in memory while the reader of stdout is slower than Redis (after flow control paused the socket for 250 ms); past it messages are dropped and counted. (default: 134217728)", valueName: "N"))
+    var sinkQueueBytes: String?
+
     @Option(help: ArgumentHelp("Log format on stderr: text or json. (default: text)", valueName: "text|json"))
     var logFormat: String?
 
@@ -179,6 +182,7 @@ package struct ResubCommand: AsyncParsableCommand {
         set("format", format)
         set("client_name", clientName)
         set("count", count)
+        set("sink_queue_bytes", sinkQueueBytes)
         set("log_format", logFormat)
         set("protocol", protocolName)
         set("connect_timeout", connectTimeout)

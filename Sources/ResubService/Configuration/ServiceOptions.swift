@@ -154,6 +154,7 @@ package struct ServiceOptions: Sendable {
         }
         if let name = s.string("client_name") { clientName = name.isEmpty ? nil : name }
         count = try s.int("count")
+        sinkQueueBytes = try s.int("sink_queue_bytes", minimum: 1 << 20) ?? sinkQueueBytes
         connectTimeout = try s.seconds("connect_timeout") ?? connectTimeout
         let minimum = try s.seconds("reconnect_min") ?? backoff.minimum
         let maximum = try s.seconds("reconnect_max") ?? max(backoff.maximum, minimum)

@@ -45,7 +45,7 @@ package struct Settings: Sendable {
     package static let keys: [String: Kind] = [
         "urls": .list, "cluster": .bool, "slots": .string, "split_group": .string, "member_ttl": .seconds,
         "channels": .list, "patterns": .list, "shard_channels": .list,
-        "format": .string, "client_name": .string, "count": .int, "log_format": .string, "protocol": .string,
+        "format": .string, "client_name": .string, "count": .int, "sink_queue_bytes": .int, "log_format": .string, "protocol": .string,
         "connect_timeout": .seconds, "ping_interval": .seconds, "ping_timeout": .seconds,
         "reconnect_min": .seconds, "reconnect_max": .seconds, "replay_batch": .int, "emit_gaps": .bool,
         "admin": .string, "admin_token": .string, "shutdown_timeout": .seconds,
