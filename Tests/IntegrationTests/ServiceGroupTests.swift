@@ -27,6 +27,19 @@ struct ServiceGroupTests {
     static let published = 2_000
 
     /// Publishes 0..<published to `orders` as fast as the server takes them.
+    /// Runs `services` in a group until "orders" is subscribed, publishes every message, shuts the group down
+    /// gracefully and returns how long the shutdown took.
+    static func publishAndShutDown(_ server: RedisServer, _ admin: SyncRedisClient, _ services: [any Service]) async throws -> Duration {
+        let group = ServiceGroup(services: services, logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        try await server.awaitSubscribers(channel: "orders", client: admin)
+        try await publishAll(server)
+        let start = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        try await bounded("ServiceGroup.run()") { try await running.value }
+        return ContinuousClock.now - start
+    }
+
     static func publishAll(_ server: RedisServer) async throws {
         try await onThread {
             let client = try server.client()
@@ -44,15 +57,7 @@ struct ServiceGroupTests {
         let subscriber = Subscriber(configuration: configuration)
         let consumer = Consumer(messages: subscriber.messages)
         // The group stops services in reverse order: the subscriber first, then the consumer drains it.
-        let group = ServiceGroup(services: [consumer, subscriber], logger: Logger(label: "test"))
-        let running = Task { try await group.run() }
-        try await server.awaitSubscribers(channel: "orders", client: admin)
-
-        try await Self.publishAll(server)
-        let start = ContinuousClock.now
-        await group.triggerGracefulShutdown()
-        try await bounded("ServiceGroup.run()") { try await running.value }
-        let took = ContinuousClock.now - start
+        let took = try await Self.publishAndShutDown(server, admin, [consumer, subscriber])
 
         #expect(took < .seconds(3), "shutdown took \(took)")
         #expect(consumer.received.withLock { $0 } == (0..<Self.published).map(String.init))
@@ -110,15 +115,7 @@ struct ServiceGroupTests {
         let client = ResubClient(shutdownDeadline: .seconds(3))
         let subscriber = client.subscriber(try testConfiguration(url: server.url, initial: SubscriptionSet(channels: ["orders"])))
         let consumer = Consumer(messages: subscriber.messages)
-        let group = ServiceGroup(services: [consumer, client], logger: Logger(label: "test"))
-        let running = Task { try await group.run() }
-        try await server.awaitSubscribers(channel: "orders", client: admin)
-
-        try await Self.publishAll(server)
-        let start = ContinuousClock.now
-        await group.triggerGracefulShutdown()
-        try await bounded("ServiceGroup.run()") { try await running.value }
-        #expect(ContinuousClock.now - start < .seconds(3))
+        #expect(try await Self.publishAndShutDown(server, admin, [consumer, client]) < .seconds(3))
         #expect(consumer.received.withLock { $0 } == (0..<Self.published).map(String.init))
         #expect(try server.numsub("orders", client: admin) == 0)
     }
