@@ -11,10 +11,11 @@
 #
 # usage: Benchmarks/memory.sh            (needs redis-server, redis-tools, curl, python3; 4 needs libhiredis-dev)
 #        SKIP_RECEIVE=1 Benchmarks/memory.sh   to leave out case 4
+#        BIN=/path/to/resub Benchmarks/memory.sh   to measure another build (e.g. an older one, for before/after)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=${BENCH_DIR:-$ROOT/../shared/bench}
-BIN=$("$ROOT/scripts/build-release.sh" 2>/dev/null)
+BIN=${BIN:-$("$ROOT/scripts/build-release.sh" 2>/dev/null)}   # BIN=/path/to/older/resub measures another build
 WORK=$(mktemp -d)
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port)
@@ -55,6 +56,15 @@ start_resub() {
 }
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
 settle() { sleep 1; }
+# Starts resub on YAML file $2 (a label $1) and prints its memory once the server holds $3 channels and $4 patterns.
+from_yaml() {
+  local t0; t0=$(date +%s%N)
+  start_resub --config "$2"
+  await_counts "$3" "$4" 300
+  local took; took=$(ms_since "$t0")
+  settle
+  printf '%-50s VmRSS %s  (peak %s), all confirmed %s ms after start\n' "$1:" "$(rss "$RESUB_PID" VmRSS)" "$(rss "$RESUB_PID" VmHWM)" "$took"
+}
 
 # YAML file with $2 channels named $1.N and $3 patterns.
 write_yaml() {
@@ -82,12 +92,7 @@ stop_resub; await_counts 0 0 30
 
 # 2. 100,000 channels + 1,000 patterns from YAML.
 write_yaml "$WORK/100k.yaml" mem.channel 100000 1000
-t0=$(date +%s%N)
-start_resub --config "$WORK/100k.yaml"
-await_counts 100000 1000 120
-took=$(ms_since "$t0")
-settle
-echo "100,000 channels + 1,000 patterns (YAML):          VmRSS $(rss "$RESUB_PID" VmRSS)  (peak $(rss "$RESUB_PID" VmHWM)), all confirmed $took ms after start"
+from_yaml "100,000 channels + 1,000 patterns (YAML)" "$WORK/100k.yaml" 100000 1000
 stop_resub; await_counts 0 0 60
 
 # 3. 100,000 short names + 1,000 patterns through POST /subscriptions.
@@ -124,12 +129,7 @@ fi
 
 # 5. 1,000,000 channels from YAML: resident and peak, time to confirmed, replay after a redis restart.
 write_yaml "$WORK/1m.yaml" m1.channel 1000000 0
-t0=$(date +%s%N)
-start_resub --config "$WORK/1m.yaml"
-await_counts 1000000 0 300
-took=$(ms_since "$t0")
-settle
-echo "1,000,000 channels (YAML):                         VmRSS $(rss "$RESUB_PID" VmRSS)  (peak $(rss "$RESUB_PID" VmHWM)), all confirmed $took ms after start"
+from_yaml "1,000,000 channels (YAML)" "$WORK/1m.yaml" 1000000 0
 kill -9 "$REDIS_PID"; wait "$REDIS_PID" 2>/dev/null || true
 t0=$(date +%s%N)
 start_redis
