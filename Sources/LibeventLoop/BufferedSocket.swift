@@ -31,6 +31,10 @@ public struct SocketOptions: Sendable, Hashable {
     public var keepAliveCount: Int
     /// The most bytes one read callback takes from the socket.
     public var maxSingleRead: Int
+    /// The most bytes one write callback hands the socket. libevent's default is 16 KiB, which starved the
+    /// server during a replay: each loop turn wrote 16 KiB of SUBSCRIBE commands (~800 names) while it read
+    /// and counted up to `maxSingleRead` of confirmations, so the server sat idle between turns.
+    public var maxSingleWrite: Int
     /// TLS (certificate and host-name verification as the context says); nil for plain TCP.
     public var tls: TLSContext?
     /// The host name to verify and send as SNI (defaults to the address's host).
@@ -45,31 +49,35 @@ public struct SocketOptions: Sendable, Hashable {
         requiresTLS = tls
     }
 
-    /// Defaults: 5 s connect timeout, keepalive after 15 s idle then every 5 s, 3 probes; 256 KiB reads.
+    /// Defaults: 5 s connect timeout, keepalive after 15 s idle then every 5 s, 3 probes; 256 KiB reads and writes.
     public init(
         connectTimeout: Duration = .seconds(5),
         keepAliveIdle: Duration? = .seconds(15),
         keepAliveInterval: Duration = .seconds(5),
         keepAliveCount: Int = 3,
-        maxSingleRead: Int = 256 << 10
+        maxSingleRead: Int = 256 << 10,
+        maxSingleWrite: Int = 256 << 10
     ) {
         self.connectTimeout = connectTimeout
         self.keepAliveIdle = keepAliveIdle
         self.keepAliveInterval = keepAliveInterval
         self.keepAliveCount = keepAliveCount
         self.maxSingleRead = maxSingleRead
+        self.maxSingleWrite = maxSingleWrite
     }
 
     /// Options compare by their values; the TLS context by identity.
     public static func == (a: SocketOptions, b: SocketOptions) -> Bool {
         a.connectTimeout == b.connectTimeout && a.keepAliveIdle == b.keepAliveIdle && a.keepAliveInterval == b.keepAliveInterval
-            && a.keepAliveCount == b.keepAliveCount && a.maxSingleRead == b.maxSingleRead && a.tls === b.tls && a.serverName == b.serverName
+            && a.keepAliveCount == b.keepAliveCount && a.maxSingleRead == b.maxSingleRead
+            && a.maxSingleWrite == b.maxSingleWrite && a.tls === b.tls && a.serverName == b.serverName
     }
 
     /// Hashes the values ``==`` compares.
     public func hash(into hasher: inout Hasher) {
         hasher.combine(connectTimeout)
         hasher.combine(maxSingleRead)
+        hasher.combine(maxSingleWrite)
         hasher.combine(tls.map(ObjectIdentifier.init))
         hasher.combine(serverName)
     }
@@ -173,6 +181,7 @@ public final class BufferedSocket: Transport, @unchecked Sendable {
             Unmanaged<BufferedSocket>.fromOpaque(ctx!).takeUnretainedValue().event(what)
         }, ctx)
         _ = bufferevent_set_max_single_read(bev, options.maxSingleRead)
+        _ = bufferevent_set_max_single_write(bev, options.maxSingleWrite)
         connectTimer = loop.scheduleTimer(after: options.connectTimeout) { [weak self] in
             guard let self, !self.isConnected, self.bev != nil else { return }
             self.closeWithError(.connectTimeout)
@@ -380,6 +389,12 @@ public final class BufferedSocket: Transport, @unchecked Sendable {
         guard let bev else { return nil }
         let fd = bufferevent_getfd(bev)
         return fd < 0 ? nil : fd
+    }
+
+    /// The most bytes one write callback hands the socket, as libevent has it (for tests); nil when closed.
+    package var maxSingleWriteInEffect: Int? {
+        guard let bev else { return nil }
+        return bufferevent_get_max_single_write(bev)
     }
 
     /// Closes the socket at once, dropping unsent output. The delegate is not called. Harmless when already

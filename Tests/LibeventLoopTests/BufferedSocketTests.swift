@@ -289,6 +289,23 @@ struct BufferedSocketTests {
         }
     }
 
+    @Test("writes go out up to maxSingleWrite per callback (256 KiB by default, not libevent's 16 KiB)")
+    func maxSingleWrite() async throws {
+        try await withLoop { loop in
+            let listener = try TestListener()
+            let port = listener.port
+            for (options, expected) in [(SocketOptions(), 256 << 10), (SocketOptions(maxSingleWrite: 64 << 10), 64 << 10)] {
+                let recorder = SocketRecorder(loop: loop)
+                let socket = try await loop.submit { loop.connect(to: .tcp(host: "127.0.0.1", port: port), options: options, delegate: recorder) }
+                let peer = try #require(listener.accept())
+                defer { close(peer) }
+                #expect(await eventually { recorder.isConnected })
+                #expect(try await loop.submit { socket.maxSingleWriteInEffect } == expected)
+                try await loop.submit { socket.close() }
+            }
+        }
+    }
+
     @Test("a TCP connection gets TCP_NODELAY and the configured keepalive settings")
     func tcpOptions() async throws {
         try await withLoop { loop in
