@@ -129,6 +129,55 @@ struct NodeLinkTests {
         #expect(h.events.contains { if case .gap = $0 { true } else { false } })
     }
 
+    @Test("a replay larger than one slice is written a slice per loop turn, in order, and all of it is confirmed")
+    func replayInSlices() throws {
+        let names = (0..<80_000).map { "slice.\($0)" }
+        let h = Harness(desired: Self.set(channels: names), batchSize: 1000)
+        h.link.start()
+        let transport = try #require(h.connections.last)
+        FakeConnections.handshake(transport)
+
+        // The first turn: whole commands up to the slice size (33 commands of 1,000 for 32,768), nothing more.
+        let first = FakeConnections.commands(transport.takeWritten())
+        #expect(first.count == 33)
+        #expect(first.allSatisfy { $0[0] == "SUBSCRIBE" && $0.count == 1001 })
+        h.scheduler.advance(by: .zero)  // the next loop turns
+        let rest = FakeConnections.commands(transport.takeWritten())
+        #expect(rest.count == 47)
+        let written = (first + rest).flatMap { $0.dropFirst() }
+        #expect(written.count == 80_000)
+        #expect(Set(written) == Set(names))
+        #expect(h.link.state == .replaying)
+
+        Self.confirm(first + rest, on: transport)
+        #expect(h.link.state == .healthy)
+        #expect(h.link.confirmed.channels.count == 80_000)
+    }
+
+    @Test("a connection lost between slices writes nothing more on it, and the next one replays the whole set")
+    func connectionLostBetweenSlices() throws {
+        let names = (0..<50_000).map { "lost.\($0)" }
+        let h = Harness(desired: Self.set(channels: names), batchSize: 1000)
+        h.link.start()
+        let first = try #require(h.connections.last)
+        FakeConnections.handshake(first)
+        #expect(FakeConnections.commands(first.takeWritten()).count == 33)
+
+        first.fail()
+        h.scheduler.advance(by: .zero)
+        #expect(first.takeWritten().isEmpty, "the rest of the replay belonged to the closed connection")
+        h.scheduler.advance(by: try #require(h.reconnectDelays.last))
+        let second = try #require(h.connections.last)
+        #expect(second !== first)
+        FakeConnections.handshake(second)
+        h.scheduler.advance(by: .zero)
+        let replay = FakeConnections.commands(second.takeWritten())
+        #expect(replay.count == 50)
+        #expect(Set(replay.flatMap { $0.dropFirst() }) == Set(names))
+        Self.confirm(replay, on: second)
+        #expect(h.link.state == .healthy)
+    }
+
     @Test("stop closes the connection once and flushes nothing more")
     func stop() throws {
         let h = Harness(desired: Self.set(channels: ["orders"]), batchSize: 100)
