@@ -36,8 +36,9 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
-        // glibc's malloc_trim: the allocator's free memory is given back after a large configuration is read.
-        .systemLibrary(name: "CMalloc"),
+        // glibc extras: malloc_trim (free memory given back after a large configuration is read), dl_iterate_phdr
+        // (the start-up code's resident pages given back once the service is up).
+        .systemLibrary(name: "CGlibcExtras"),
         // The Redis serialization protocol: values, an incremental parser, an encoder. No I/O.
         .target(name: "RESP", swiftSettings: strict),
         // One event_base on one thread: inbox, timers, signals, sockets. The only importer of CLibevent.
@@ -57,7 +58,7 @@ let package = Package(
         .target(
             name: "ResubService",
             dependencies: [
-                "Resub", "RESP", "LibeventLoop", "CLibYAML", "CMalloc",
+                "Resub", "RESP", "LibeventLoop", "CLibYAML", "CGlibcExtras",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -19,6 +19,15 @@ package final class ServiceRunner: Sendable {
     private let reload: (@Sendable () throws(SettingsError) -> ServiceOptions)?
     private let logger: Logger
     private let stopState = Mutex<StopState>(StopState())
+    /// When the start-up code's pages may be given back: once a link completed its first replay and a second
+    /// has passed since the start-up sequence ended (the other threads' start-up work is done by then).
+    private let startupPages = Mutex(StartupPagesState())
+
+    private struct StartupPagesState {
+        var settled = false
+        var replayed = false
+        var released = false
+    }
 
     private struct StopState {
         var requested: String?
@@ -79,6 +88,7 @@ package final class ServiceRunner: Sendable {
         loop.execute { [self] in
             startOnLoop(loop: loop, subscriber: subscriber, configured: configured, sink: sink, metrics: metrics, handles: handles)
             startedStreams?.startOnLoop()
+            handles.startupSettled = loop.scheduleOnce(after: .seconds(1)) { [self] in releaseStartupPages { $0.settled = true } }
         }
 
         let reason = await stopRequested()
@@ -96,6 +106,7 @@ package final class ServiceRunner: Sendable {
         let summary = await sink.summary
         loop.execute {
             handles.signals.forEach { $0.cancel() }
+            handles.startupSettled?.cancel()
             handles.admin?.close()
         }
         loop.shutdown()
@@ -143,15 +154,30 @@ package final class ServiceRunner: Sendable {
                     metrics.dropped(batch.count)
                 }
             },
-            eventHandler: { event in
+            eventHandler: { [self] event in
                 Self.log(event, logger)
                 metrics.record(event)
+                if case .resubscribed = event { releaseStartupPages { $0.replayed = true } }
                 if emitGaps, case .gap(let gap) = event { sink.push(record: GapRecord.encode(gap), stream: nil, onAccepted: nil) }
             })
         // After the subscriber exists: its link is already connecting and replaying on the loop thread while
         // this thread hashes (a million names: ~0.5 s that no longer delays the first SUBSCRIBE).
         let configured = ConfiguredDigests(configuration.initialSubscriptions)
         return (subscriber, configured)
+    }
+
+    /// Start-up is over once a link completed its first replay and the start-up sequence settled: its code
+    /// (argument parsing, configuration, the replay) need not stay resident (``StartupCodePages``). Once.
+    private func releaseStartupPages(_ update: (inout StartupPagesState) -> Void) {
+        let due = startupPages.withLock { state in
+            update(&state)
+            guard state.settled, state.replayed, !state.released else { return false }
+            state.released = true
+            return true
+        }
+        guard due else { return }
+        let bytes = StartupCodePages.release()
+        logger.debug("start-up code pages given back", metadata: ["advised_bytes": "\(bytes)"])
     }
 
     /// Signals and the admin API (loop thread).
@@ -234,6 +260,7 @@ package final class ServiceRunner: Sendable {
 private final class LoopHandles: @unchecked Sendable {
     var signals: [SignalEvent] = []
     var admin: HTTPServer?
+    var startupSettled: (any ScheduledTimer)?
 }
 
 /// The digests of the subscriptions the configuration asked for last (SIGHUP applies the difference). Loop thread.

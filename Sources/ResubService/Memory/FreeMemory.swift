@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-import CMalloc
+import CGlibcExtras
 #endif
 
 /// Gives the allocator's free memory back to the system. Reading a large configuration allocates and frees
