@@ -1,9 +1,8 @@
 // glibc functions the Glibc module does not export: malloc_trim (FreeMemory), and dl_iterate_phdr wrapped in
 // resub_release_readonly_segments (StartupCodePages). Only Sources/ResubService/Memory imports it.
 #if defined(__GLIBC__) || defined(__linux__)
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+// No feature-test macros here: defining one (_GNU_SOURCE) changes how <sys/select.h> declares fd_set, and clang
+// then refuses to merge this module's view of it with another module's (CLibYAML's) in the same target.
 #include <malloc.h>
 #include <link.h>
 #include <stdint.h>

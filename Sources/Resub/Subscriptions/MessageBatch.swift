@@ -29,6 +29,14 @@ public struct MessageBatch: Sendable, RandomAccessCollection {
         self.receivedAt = receivedAt
     }
 
+    /// Hands the batch's buffer to `pool` for the next batches (a sink calls this once the batch is written
+    /// and nothing else holds it).
+    package consuming func recycleStorage(into pool: BatchStoragePool = .shared) {
+        let buffer = storage
+        storage = []  // the batch lets go first, so that the pool holds the only reference and reuses it in place
+        pool.recycle(buffer)
+    }
+
     /// How many messages of each kind the batch holds: (message, pmessage, smessage).
     public var kindCounts: (message: Int, pmessage: Int, smessage: Int) {
         var counts = (message: 0, pmessage: 0, smessage: 0)
@@ -104,8 +112,12 @@ package struct MessageBatchBuilder {
     private var storage: [UInt8] = []
     private var records: [MessageBatch.Record] = []
     private var startedAt: Double = 0
+    private let pool: BatchStoragePool
 
-    package init() {}
+    /// A builder taking its buffers from `pool`.
+    package init(pool: BatchStoragePool = .shared) {
+        self.pool = pool
+    }
 
     package var isEmpty: Bool { records.isEmpty }
     package var count: Int { records.count }
@@ -115,7 +127,7 @@ package struct MessageBatchBuilder {
     package mutating func append(kind: MessageKind, pattern: UnsafeRawBufferPointer, channel: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer) {
         if records.isEmpty {
             startedAt = Self.wallClock()
-            if storage.capacity == 0 { storage.reserveCapacity(64 << 10) }
+            if storage.capacity == 0 { storage = pool.take(minimumCapacity: 64 << 10) }
         }
         let start = storage.count
         if !pattern.isEmpty { storage.append(contentsOf: pattern.bindMemory(to: UInt8.self)) }
@@ -130,8 +142,7 @@ package struct MessageBatchBuilder {
     package mutating func take(node: String) -> MessageBatch {
         let batch = MessageBatch(storage: storage, records: records, node: node, receivedAt: startedAt)
         let capacity = max(64 << 10, min(storage.count, 4 << 20))
-        storage = []
-        storage.reserveCapacity(capacity)
+        storage = pool.take(minimumCapacity: capacity)
         records = []
         records.reserveCapacity(max(64, min(batch.records.count, 1 << 16)))
         return batch

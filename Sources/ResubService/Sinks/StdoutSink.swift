@@ -130,10 +130,12 @@ package final class StdoutSink: @unchecked Sendable {
         var count = 0
         var writtenCallbacks: [@Sendable () -> Void] = []
         outer: while true {
-            let items = queue.popAll()
+            // Popped one by one (reversed first) so that each batch is held once and its buffer can be reused.
+            var items = queue.popAll()
             if items.isEmpty { break }
-            for item in items {
-                guard case .batch(let batch) = item else {
+            items.reverse()
+            while let item = items.popLast() {
+                guard case .batch = item else {
                     if case .record(let bytes, let onWritten, let counts) = item {
                         bytes.withUnsafeBytes { out.append($0) }
                         if let onWritten { writtenCallbacks.append(onWritten) }
@@ -150,6 +152,8 @@ package final class StdoutSink: @unchecked Sendable {
                     if queue.release(item.cost) { onDrained() }
                     continue
                 }
+                let cost = item.cost
+                guard case .batch(let batch) = consume item else { continue }  // the batch alone holds its buffer now
                 var stop = false
                 batch.forEachRawMessage { kind, pattern, channel, payload in
                     if stop { return }
@@ -170,7 +174,8 @@ package final class StdoutSink: @unchecked Sendable {
                         break outer
                     }
                 }
-                if queue.release(item.cost) { onDrained() }
+                (consume batch).recycleStorage()  // its last use: the pool gets the only reference
+                if queue.release(cost) { onDrained() }
                 if stop {
                     reason = .countReached
                     break outer
