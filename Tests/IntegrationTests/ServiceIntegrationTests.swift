@@ -102,6 +102,42 @@ struct ServiceIntegrationTests {
         #expect(readyAgain, "not ready again after the server came back; \(resub.diagnostics)")
     }
 
+    @Test("once up, the service gives back its start-up code's pages: the executable's read-only mappings shrink to what runs at rest, and it still delivers", .timeLimit(.minutes(1)))
+    func startupPagesGivenBack() async throws {
+        let redis = try startRedis()
+        defer { redis.stop() }
+        let resub = try ServiceProcess(serviceArguments(redis, ["--channel", "rest"]))
+        defer { resub.stop() }
+        let port = try await resub.adminPort()
+        let ready = try await pollUntil(timeout: .seconds(10)) { try get(port, "/readyz").status == 200 }
+        try #require(ready, "never ready; \(resub.diagnostics)")
+        // Start-up leaves about half of the read-only mappings resident (the kernel maps 64 KiB around each
+        // page that runs); a second after start-up settled they are advised away, and what runs at rest (the
+        // loop, a PING every 0.5 s) comes back a little at a time.
+        let executable = try ServiceProcess.binary().resolvingSymlinksInPath().path
+        func readOnly() throws -> (resident: Int, size: Int) {
+            var resident = 0, size = 0, inExecutable = false
+            for line in try String(contentsOfFile: "/proc/\(resub.pid)/smaps", encoding: .utf8).split(separator: "\n") {
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                if let first = fields.first, first.contains("-"), fields.count >= 5 {
+                    inExecutable = fields.count >= 6 && fields[5] == executable && !fields[1].contains("w")
+                } else if inExecutable, fields.count >= 2, let kib = Int(fields[1]) {
+                    if fields[0] == "Size:" { size += kib } else if fields[0] == "Rss:" { resident += kib }
+                }
+            }
+            return (resident, size)
+        }
+        let released = try await pollUntil(timeout: .seconds(10), interval: .milliseconds(200)) {
+            let pages = try readOnly()
+            return pages.size > 0 && pages.resident * 4 < pages.size
+        }
+        let last = try readOnly()
+        #expect(released, "read-only mappings still \(last.resident) KiB resident of \(last.size) KiB; \(resub.diagnostics)")
+        try redis.publishAll([("rest", "after-release")])
+        let delivered = await pollUntil(timeout: .seconds(5)) { resub.stdoutText.contains("after-release") }
+        #expect(delivered, "nothing delivered after the release; \(resub.diagnostics)")
+    }
+
     @Test("GET/POST/DELETE /subscriptions show and change what is subscribed (PUBSUB NUMSUB), and messages on a POSTed channel are delivered", .timeLimit(.minutes(1)))
     func subscriptions() async throws {
         let redis = try startRedis()
