@@ -5,18 +5,7 @@ import Testing
 // tests fail if a name is held twice (rows beyond the distinct names), if a node's count drifts from the names
 // routed to it, or if a link is opened or closed at the wrong time.
 
-private let nodeA = ClusterNode(id: String(repeating: "a", count: 40), host: "127.0.0.1", port: 7101, isMaster: true)
-private let nodeB = ClusterNode(id: String(repeating: "b", count: 40), host: "127.0.0.1", port: 7102, isMaster: true)
-private let nodeC = ClusterNode(id: String(repeating: "c", count: 40), host: "127.0.0.1", port: 7103, isMaster: true)
-private let nodeD = ClusterNode(id: String(repeating: "d", count: 40), host: "127.0.0.1", port: 7104, isMaster: true)
-
-private func makeMap(_ parts: [(ClosedRange<Int>, ClusterNode)]) -> ShardMap {
-    var map = ShardMap()
-    for (range, node) in parts { map.assign(range, to: node) }
-    return map
-}
-
-private let threeMasters = makeMap([(0...5460, nodeA), (5461...10922, nodeB), (10923...16383, nodeC)])
+private let nodeD = ClusterNode(id: String(repeating: "d", count: 40), host: "127.0.0.1", port: 7004, isMaster: true)
 
 /// `sh.channel.0` … `sh.channel.(count-1)`.
 private func channels(_ count: Int) -> [String] { (0..<count).map { "sh.channel.\($0)" } }
@@ -60,15 +49,21 @@ private struct LinkTracker {
     }
 }
 
+/// A machine on `threeMasters` with `sh.channel.0` … `sh.channel.99999` added, and the links its actions made.
+private func filled() -> (ShardedStateMachine, LinkTracker, [String]) {
+    var machine = ShardedStateMachine()
+    var tracker = LinkTracker()
+    tracker.apply(machine.topologyChanged(threeMasters))
+    let names = channels(100_000)
+    tracker.apply(machine.add(names))
+    return (machine, tracker, names)
+}
+
 @Suite("Sharded state machine: one store for the shard channels")
 struct ShardedStateMachineStoreTests {
     @Test("100,000 shard channels over three masters take one row each, and each node's count is its names")
     func oneRowPerName() {
-        var machine = ShardedStateMachine()
-        var tracker = LinkTracker()
-        tracker.apply(machine.topologyChanged(threeMasters))
-        let names = channels(100_000)
-        tracker.apply(machine.add(names))
+        var (machine, tracker, names) = filled()
         // The same names again, and a few twice in one call: nothing new is stored or sent.
         #expect(machine.add(Array(names[0..<1000]) + Array(names[0..<1000])).isEmpty)
         #expect(machine.shards.count == 100_000)
@@ -89,11 +84,7 @@ struct ShardedStateMachineStoreTests {
 
     @Test("removing every shard channel closes each link exactly once, with its last name, and frees every row")
     func closesOnceOnTheLast() {
-        var machine = ShardedStateMachine()
-        var tracker = LinkTracker()
-        tracker.apply(machine.topologyChanged(threeMasters))
-        let names = channels(100_000)
-        tracker.apply(machine.add(names))
+        var (machine, tracker, names) = filled()
         let owners = expectedOwners(names, threeMasters)
         // Removed in ten batches, odd numbers first: the nodes empty at different batches.
         let order = names.enumerated().sorted { ($0.offset % 2, $0.offset) > ($1.offset % 2, $1.offset) }.map(\.element)
@@ -118,11 +109,7 @@ struct ShardedStateMachineStoreTests {
 
     @Test("a topology change moves exactly the shard channels whose slot changed owner")
     func movesExactlyTheChanged() {
-        var machine = ShardedStateMachine()
-        var tracker = LinkTracker()
-        tracker.apply(machine.topologyChanged(threeMasters))
-        let names = channels(100_000)
-        tracker.apply(machine.add(names))
+        var (machine, tracker, names) = filled()
         // Slots 0…1000 go from A to B, 16000…16383 from C to a new master D.
         let moved = makeMap([(0...1000, nodeB), (1001...5460, nodeA), (5461...10922, nodeB), (10923...15999, nodeC), (16000...16383, nodeD)])
         let before = expectedOwners(names, threeMasters), after = expectedOwners(names, moved)
