@@ -104,6 +104,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "resub-sharded-memory",
+            dependencies: ["Resub", "CGlibcExtras"],
+            path: "Benchmarks/ShardedMemoryBenchmark",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "resub-sentinel-bench",
             dependencies: ["Resub", "RESP", "TestSupport"],
             path: "Benchmarks/SentinelBenchmark",

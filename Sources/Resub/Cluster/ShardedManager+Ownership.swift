@@ -20,10 +20,12 @@ extension ShardedManager {
     /// The blocks among `blocks` whose every wanted subscription the servers confirmed (a block with no
     /// wanted channel counts as confirmed).
     package func confirmedBlocks(among blocks: BlockSet) -> BlockSet {
-        let wanted = desired, have = confirmed
+        // Called every step of the split: the wanted shard channels are read in the machine's store, not
+        // copied into a set first.
+        let wanted = desiredChannelsAndPatterns, have = confirmed
         var unconfirmed = BlockSet()
-        for name in wanted.shardChannels.subtracting(have.shardChannels) {
-            unconfirmed.insert(BlockSet.block(of: HashSlot(key: name)))
+        machine.forEachWanted { name in
+            if !have.shardChannels.contains(name) { unconfirmed.insert(BlockSet.block(of: HashSlot(key: name))) }
         }
         if !wanted.channels.isSubset(of: have.channels) || !wanted.patterns.isSubset(of: have.patterns) {
             unconfirmed.insert(BlockSet.broadcast)

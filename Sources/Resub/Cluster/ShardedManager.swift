@@ -180,10 +180,16 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
     }
 
     package var desired: SubscriptionSet {
+        var set = desiredChannelsAndPatterns
+        set.shardChannels = machine.desired
+        return set
+    }
+
+    /// The wanted channels and patterns, plain and node-local (the shard channels are the machine's).
+    var desiredChannelsAndPatterns: SubscriptionSet {
         var set = broadcastDesired
         set.channels.formUnion(machine.nodeLocal.channels)
         set.patterns.formUnion(machine.nodeLocal.patterns)
-        set.shardChannels = machine.desired
         return set
     }
 
@@ -202,7 +208,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
     }
 
     package func desiredCount(_ kind: SubscriptionKind) -> Int {
-        kind == .shardChannel ? machine.desired.count : broadcastDesired[kind].count + machine.nodeLocal[kind].count
+        kind == .shardChannel ? machine.desiredCount : broadcastDesired[kind].count + machine.nodeLocal[kind].count
     }
 
     package var refusals: [SubscriptionRefusal] {
@@ -259,7 +265,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
             }
             var byNode: [String: [String]] = [:]
             for name in change.names where !named.contains(name) {
-                if let node = machine.nodeOf[name] { byNode[node, default: []].append(name) }
+                if let node = machine.node(of: name) { byNode[node, default: []].append(name) }
             }
             for (node, names) in byNode {
                 guard let link = shardLinks[node] else { continue }
@@ -372,14 +378,14 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         toReassert = []
         var byNode: [String: [String]] = [:]
         for name in reassert {
-            if let node = machine.nodeOf[name] { byNode[node, default: []].append(name) }
+            if let node = machine.node(of: name) { byNode[node, default: []].append(name) }
         }
         for (node, names) in byNode { shardLinks[node]?.apply(SubscriptionChange(.shardChannel, names, subscribe: true, keepsRefused: true)) { _ in } }
         if changed { onEvent(.topologyChanged(masters: map.masters.count, coveredSlots: map.coveredSlotCount)) }
     }
 
     private var isDegraded: Bool {
-        !machine.unassigned.isEmpty || !toReassert.isEmpty || allLinks.contains { $0.state != .healthy }
+        machine.unassignedCount > 0 || !toReassert.isEmpty || allLinks.contains { $0.state != .healthy }
     }
 
     private func scheduleRefresh() {
@@ -421,11 +427,11 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         switch event {
         case .subscriptionFailed(.shardChannel, let names, let error):
             if Self.isRouting(error) {
-                toReassert.formUnion(names.filter { machine.desired.contains($0) })
+                toReassert.formUnion(names.filter { machine.wants($0) })
                 refresher?.refresh()
             }
         case .subscriptionLost(.shardChannel, let name, _):
-            if machine.desired.contains(name) { toReassert.insert(name) }
+            if machine.wants(name) { toReassert.insert(name) }
             refresher?.refresh()
         case .stateChanged(let node, let from, .waitingToReconnect, let reason):
             if shardLinks[node] != nil, downSince[node] == nil, from == .healthy || from == .replaying {

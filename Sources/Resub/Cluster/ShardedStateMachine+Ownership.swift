@@ -4,12 +4,17 @@ extension ShardedStateMachine {
     /// node that keeps some channels keeps its link. Nothing is reported as ignored.
     package mutating func slotsChanged(to newSlots: SlotRanges) -> [Action] {
         slots = newSlots
-        let entering = outside.filter { newSlots.contains(HashSlot(key: $0)) }
-        let leaving = desired.filter { !newSlots.contains(HashSlot(key: $0)) }
-        outside.subtract(entering)
-        var actions = add(Array(entering).sorted())
-        actions += remove(Array(leaving).sorted())
-        outside.formUnion(leaving)
+        var leaving: [String] = [], entering: [String] = []
+        for row in shards.rows(.shardChannel, all: .desired) where !newSlots.contains(slot(row)) {
+            leaving.append(shards.name(row))
+        }
+        for row in shards.rows(.shardChannel, all: .outside) where newSlots.contains(slot(row)) {
+            entering.append(shards.name(row))
+            shards.update(row, clear: .outside)
+        }
+        var actions = add(entering.sorted())
+        actions += remove(leaving.sorted())
+        for name in leaving { shards.update(shards.insert(.shardChannel, name), set: .outside) }
         return actions
     }
 
@@ -26,6 +31,6 @@ extension ShardedStateMachine {
             guard map != nil else { return [.refreshTopology] }
             return eventNodes.sorted { $0.key < $1.key }.flatMap { grant(names, to: $0.value) }
         }
-        return links.keys.sorted().flatMap { withdraw(names, from: $0) }
+        return openLinks.keys.sorted().flatMap { withdraw(names, from: $0) }
     }
 }

@@ -27,16 +27,28 @@ package struct ShardedStateMachine: Sendable {
         case refreshTopology
     }
 
-    /// The shard channels wanted (within the served slots).
-    package private(set) var desired: Set<String> = []
+    /// Every shard channel named to the machine, each once, as bytes, in one ``SubscriptionTable`` of
+    /// `.shardChannel` rows: wanted within the served slots (`.desired`), wanted outside them (`.outside`, kept
+    /// so that a change of slots can serve them), reported as ignored (`.ignored`, so that each is reported
+    /// once). The routing of a wanted row is one number beside it (`rowNodes`), not a name kept per node.
+    package internal(set) var shards = SubscriptionTable()
+    /// Per row of `shards`: the number of the node (an index into `nodeAddresses`) its wanted channel is on,
+    /// or -1 (no known master, or not wanted within the served slots).
+    private var rowNodes: [Int32] = []
+    /// The addresses of the nodes met so far, by number (a cluster has a handful: numbers are not reused).
+    private var nodeAddresses: [String] = []
+    /// The number of each node address in `nodeAddresses`.
+    private var nodeNumbers: [String: Int32] = [:]
+    /// Per node number, how many wanted shard channels are routed to it: its link opens with the first and
+    /// closes with the last, in O(1).
+    private var shardCounts: [Int] = []
+    /// How many wanted shard channels have no known master.
+    package private(set) var unassignedCount = 0
+    /// The node-local names each open link holds, by node address; a node is here exactly while its link is
+    /// open (its shard channels are the rows routed to it).
+    private(set) var openLinks: [String: SubscriptionSet] = [:]
     /// The node-local channels and patterns wanted (their `shardChannels` is always empty).
     package private(set) var nodeLocal = SubscriptionSet()
-    /// The node (address) each assigned shard channel is on.
-    package private(set) var nodeOf: [String: String] = [:]
-    /// What each open link holds, by node address.
-    package private(set) var links: [String: SubscriptionSet] = [:]
-    /// Wanted shard channels whose slot has no known master.
-    package private(set) var unassigned: Set<String> = []
     /// The masters that own at least one slot, by address: the nodes that carry the node-local names.
     package private(set) var eventNodes: [String: ClusterNode] = [:]
     /// Whether this instance subscribes the node-local names at all: in a split group only the member that
@@ -48,9 +60,6 @@ package struct ShardedStateMachine: Sendable {
     /// The slots this instance serves (`--slots`, or the split group's share: see `slotsChanged`); node-local
     /// names are not filtered by slot (a master's events cannot be split by key).
     package internal(set) var slots: SlotRanges
-    private var ignoredNames: Set<String> = []
-    /// Wanted channels outside the served slots, kept so that a change of slots can serve them.
-    var outside: Set<String> = []
 
     /// Creates the machine for the given slot ranges.
     package init(slots: SlotRanges = .all) {
@@ -58,11 +67,75 @@ package struct ShardedStateMachine: Sendable {
     }
 
     /// The nodes with an open link.
-    package var openNodes: Set<String> { Set(links.keys) }
+    package var openNodes: Set<String> { Set(openLinks.keys) }
 
-    /// The shard channels of each open link that holds some.
+    // MARK: Reading the store (lookups in place; the sets and dictionaries are views built on demand)
+
+    /// Whether shard channel `name` is wanted within the served slots.
+    package func wants(_ name: String) -> Bool {
+        shards.row(.shardChannel, name).map { shards.state($0).contains(.desired) } ?? false
+    }
+
+    /// The node (address) wanted shard channel `name` is on, if it is wanted and its slot's master is known.
+    package func node(of name: String) -> String? {
+        guard let row = shards.row(.shardChannel, name), Int(row) < rowNodes.count else { return nil }
+        let node = rowNodes[Int(row)]
+        return node < 0 ? nil : nodeAddresses[Int(node)]
+    }
+
+    /// How many shard channels are wanted within the served slots.
+    package var desiredCount: Int { shards.count(.shardChannel, .desired) }
+
+    /// How many wanted shard channels are routed to `node` (its link's shard channels).
+    package func shardCount(on node: String) -> Int {
+        nodeNumbers[node].map { shardCounts[Int($0)] } ?? 0
+    }
+
+    /// Calls `body` with each shard channel wanted within the served slots, in row order (no set is built).
+    package func forEachWanted(_ body: (String) -> Void) {
+        for row in shards.rows(.shardChannel, all: .desired) { body(shards.name(row)) }
+    }
+
+    /// The shard channels wanted (within the served slots): a view.
+    package var desired: Set<String> { names(all: .desired) }
+
+    /// Wanted channels outside the served slots: a view.
+    package var outside: Set<String> { names(all: .outside) }
+
+    /// Wanted shard channels whose slot has no known master: a view.
+    package var unassigned: Set<String> {
+        Set(shards.rows(.shardChannel, all: .desired).lazy.filter { self.rowNodes[Int($0)] < 0 }.map(shards.name))
+    }
+
+    /// The node (address) each assigned shard channel is on: a view.
+    package var nodeOf: [String: String] {
+        var result: [String: String] = [:]
+        for row in shards.rows(.shardChannel, all: .desired) where rowNodes[Int(row)] >= 0 {
+            result[shards.name(row)] = nodeAddresses[Int(rowNodes[Int(row)])]
+        }
+        return result
+    }
+
+    /// What each open link holds, by node address: a view.
+    package var links: [String: SubscriptionSet] {
+        var result = openLinks
+        for (name, node) in nodeOf { result[node]?.shardChannels.insert(name) }
+        return result
+    }
+
+    /// The shard channels of each open link that holds some: a view.
     package var assignment: [String: Set<String>] {
         links.compactMapValues { $0.shardChannels.isEmpty ? nil : $0.shardChannels }
+    }
+
+    /// The names of the rows with all bits of `state`, as a new set.
+    private func names(all state: SubscriptionTable.State) -> Set<String> {
+        Set(shards.rows(.shardChannel, all: state).map(shards.name))
+    }
+
+    /// The hash slot of a row's name, read from its bytes in place.
+    func slot(_ row: SubscriptionTable.Row) -> HashSlot {
+        shards.withName(row) { HashSlot(key: $0) }
     }
 
     // MARK: Shard channels
@@ -73,23 +146,31 @@ package struct ShardedStateMachine: Sendable {
         var newlyIgnored: [String] = []
         var byNode: [String: (ClusterNode, [String])] = [:]
         var needRefresh = false
+        if shards.count == 0 {
+            // A first large batch (a configuration): one allocation each instead of repeated growth.
+            shards.reserveCapacity(rows: names.count, bytes: names.reduce(0) { $0 + $1.utf8.count })
+            rowNodes.reserveCapacity(names.count)
+        }
         for name in names {
-            guard slots.contains(HashSlot(key: name)) else {
-                outside.insert(name)
-                if ignoredNames.insert(name).inserted { newlyIgnored.append(name) }
+            let slot = HashSlot(key: name)
+            guard slots.contains(slot) else {
+                let row = shards.insert(.shardChannel, name)
+                if !shards.state(row).contains(.ignored) { newlyIgnored.append(name) }
+                shards.update(row, set: [.outside, .ignored])
                 continue
             }
-            guard desired.insert(name).inserted else { continue }
-            if let owner = map?.owner(of: HashSlot(key: name)) {
+            let row = shards.insert(.shardChannel, name)
+            guard !shards.state(row).contains(.desired) else { continue }
+            want(row)
+            if let owner = map?.owner(of: slot) {
                 byNode[owner.address, default: (owner, [])].1.append(name)
+                route(row, to: number(of: owner.address))
             } else {
-                unassigned.insert(name)
                 needRefresh = true
             }
         }
         if !newlyIgnored.isEmpty { actions.append(.ignored(names: newlyIgnored)) }
-        for (address, (node, list)) in byNode.sorted(by: { $0.key < $1.key }) {
-            assignShards(list, to: address)
+        for (_, (node, list)) in byNode.sorted(by: { $0.key < $1.key }) {
             actions += grant(.shardChannel, list, to: node)
         }
         if needRefresh { actions.append(.refreshTopology) }
@@ -99,18 +180,54 @@ package struct ShardedStateMachine: Sendable {
     /// No longer wants shard channels `names`.
     package mutating func remove(_ names: [String]) -> [Action] {
         var byNode: [String: [String]] = [:]
-        outside.subtract(names)
-        for name in names where desired.remove(name) != nil {
-            if unassigned.remove(name) != nil { continue }
-            if let node = nodeOf.removeValue(forKey: name) {
-                byNode[node, default: []].append(name)
-            }
+        for name in names {
+            guard let row = shards.row(.shardChannel, name) else { continue }
+            let node = shards.state(row).contains(.desired) ? unwant(row) : -1
+            shards.update(row, clear: [.desired, .outside])
+            if node >= 0 { byNode[nodeAddresses[Int(node)], default: []].append(name) }
         }
         var actions: [Action] = []
         for (node, list) in byNode.sorted(by: { $0.key < $1.key }) {
             actions += withdraw(.shardChannel, list, from: node)
         }
         return actions
+    }
+
+    // MARK: Routing rows
+
+    /// Marks `row` wanted within the served slots, with no node yet.
+    private mutating func want(_ row: SubscriptionTable.Row) {
+        shards.update(row, set: .desired)
+        while rowNodes.count <= Int(row) { rowNodes.append(-1) }
+        rowNodes[Int(row)] = -1
+        unassignedCount += 1
+    }
+
+    /// Takes wanted `row` off its node, returning that node's number (or -1); the caller clears `.desired`.
+    private mutating func unwant(_ row: SubscriptionTable.Row) -> Int32 {
+        let node = rowNodes[Int(row)]
+        route(row, to: -1)
+        unassignedCount -= 1
+        return node
+    }
+
+    /// Routes wanted `row` to node number `node` (-1: none), keeping the per-node and unassigned counts.
+    private mutating func route(_ row: SubscriptionTable.Row, to node: Int32) {
+        let old = rowNodes[Int(row)]
+        guard old != node else { return }
+        if old < 0 { unassignedCount -= 1 } else { shardCounts[Int(old)] -= 1 }
+        if node < 0 { unassignedCount += 1 } else { shardCounts[Int(node)] += 1 }
+        rowNodes[Int(row)] = node
+    }
+
+    /// The number of a node address, given one when first met.
+    private mutating func number(of address: String) -> Int32 {
+        if let number = nodeNumbers[address] { return number }
+        let number = Int32(nodeAddresses.count)
+        nodeAddresses.append(address)
+        nodeNumbers[address] = number
+        shardCounts.append(0)
+        return number
     }
 
     // MARK: Node-local names
@@ -134,7 +251,7 @@ package struct ShardedStateMachine: Sendable {
         guard !gone.isEmpty else { return [] }
         nodeLocal[kind].subtract(gone)
         let list = gone.sorted()
-        return links.keys.sorted().flatMap { withdraw(kind, list, from: $0) }
+        return openLinks.keys.sorted().flatMap { withdraw(kind, list, from: $0) }
     }
 
     // MARK: Topology
@@ -146,19 +263,15 @@ package struct ShardedStateMachine: Sendable {
         map = newMap
         var additions: [String: (node: ClusterNode, names: SubscriptionSet)] = [:]
         var removals: [String: SubscriptionSet] = [:]
-        for name in desired {
-            let current = nodeOf[name]
-            let owner = newMap.owner(of: HashSlot(key: name))
-            guard current != owner?.address else { continue }
-            if let current { removals[current, default: SubscriptionSet()].shardChannels.insert(name) }
-            if let owner {
-                additions[owner.address, default: (owner, SubscriptionSet())].names.shardChannels.insert(name)
-                nodeOf[name] = owner.address
-                unassigned.remove(name)
-            } else {
-                nodeOf[name] = nil
-                unassigned.insert(name)
-            }
+        for row in shards.rows(.shardChannel, all: .desired) {
+            let current = rowNodes[Int(row)]
+            let owner = newMap.owner(of: slot(row))
+            let target = owner.map { number(of: $0.address) } ?? -1
+            guard current != target else { continue }
+            let name = shards.name(row)
+            if current >= 0 { removals[nodeAddresses[Int(current)], default: SubscriptionSet()].shardChannels.insert(name) }
+            if let owner { additions[owner.address, default: (owner, SubscriptionSet())].names.shardChannels.insert(name) }
+            route(row, to: target)
         }
         let newEventNodes = Dictionary(newMap.mastersWithSlots.map { ($0.address, $0) }, uniquingKeysWith: { first, _ in first })
         if !nodeLocal.isEmpty && servesNodeLocal {
@@ -184,29 +297,28 @@ package struct ShardedStateMachine: Sendable {
 
     // MARK: Opening, adding, removing, closing
 
-    private mutating func assignShards(_ names: [String], to address: String) {
-        for name in names { nodeOf[name] = address }
-    }
-
     private mutating func grant(_ kind: SubscriptionKind, _ names: [String], to node: ClusterNode) -> [Action] {
         var set = SubscriptionSet()
         set[kind] = Set(names)
         return grant(set, to: node, order: [kind: names])
     }
 
-    /// Adds `names` to `node`'s link, opening it when it is not open. `order` keeps the caller's order of
-    /// the names of a kind in the action.
+    /// Adds `names` to `node`'s link, opening it when it is not open. Its shard channels are routed to the
+    /// node already (`route`) and were not on it before: they are all new. `order` keeps the caller's order
+    /// of the names of a kind in the action.
     mutating func grant(_ names: SubscriptionSet, to node: ClusterNode, order: [SubscriptionKind: [String]] = [:]) -> [Action] {
         guard !names.isEmpty else { return [] }
-        guard links[node.address] != nil else {
-            links[node.address] = names
+        guard openLinks[node.address] != nil else {
+            var local = names
+            local.shardChannels = []
+            openLinks[node.address] = local
             return [.openLink(node: node, names: names)]
         }
         var actions: [Action] = []
         for kind in SubscriptionKind.allCases {
-            let new = names[kind].subtracting(links[node.address]![kind])
+            let new = kind == .shardChannel ? names.shardChannels : names[kind].subtracting(openLinks[node.address]![kind])
             guard !new.isEmpty else { continue }
-            links[node.address]![kind].formUnion(new)
+            if kind != .shardChannel { openLinks[node.address]![kind].formUnion(new) }
             let list = order[kind]?.filter { new.contains($0) } ?? new.sorted()
             actions.append(.add(node: node.address, kind: kind, names: list))
         }
@@ -219,22 +331,23 @@ package struct ShardedStateMachine: Sendable {
         return withdraw(set, from: node, order: [kind: names])
     }
 
-    /// Removes `names` from `node`'s link, closing it when nothing is left.
+    /// Removes `names` from `node`'s link, closing it when nothing is left. Its shard channels are routed away
+    /// from the node already (`route`) and were on it: they are all gone.
     mutating func withdraw(_ names: SubscriptionSet, from node: String, order: [SubscriptionKind: [String]] = [:]) -> [Action] {
-        guard var held = links[node] else { return [] }
+        guard var held = openLinks[node] else { return [] }
         var removed: [(SubscriptionKind, [String])] = []
         for kind in SubscriptionKind.allCases {
-            let gone = held[kind].intersection(names[kind])
+            let gone = kind == .shardChannel ? names.shardChannels : held[kind].intersection(names[kind])
             guard !gone.isEmpty else { continue }
-            held[kind].subtract(gone)
+            if kind != .shardChannel { held[kind].subtract(gone) }
             removed.append((kind, order[kind]?.filter { gone.contains($0) } ?? gone.sorted()))
         }
         guard !removed.isEmpty else { return [] }
-        if held.isEmpty {
-            links[node] = nil
+        if held.isEmpty && shardCount(on: node) == 0 {
+            openLinks[node] = nil
             return [.closeLink(node: node)]
         }
-        links[node] = held
+        openLinks[node] = held
         return removed.map { .remove(node: node, kind: $0.0, names: $0.1) }
     }
 }

@@ -22,6 +22,10 @@ package struct SubscriptionTable: Sendable {
         package static let refused = State(rawValue: 8)
         /// Kept when refused (configured, not a live request the caller is told failed).
         package static let kept = State(rawValue: 16)
+        /// Wanted, but outside the served slots (the sharded manager's shard channels, kept for a change of slots).
+        package static let outside = State(rawValue: 32)
+        /// Reported once as outside the served slots (the sharded manager's shard channels).
+        package static let ignored = State(rawValue: 64)
         /// The states that are counted per kind: the low four bits (desired, requested, confirmed, refused).
         static let countedBits = 4
     }
