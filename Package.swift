@@ -38,7 +38,7 @@ let package = Package(
         ),
         // glibc extras: malloc_trim (free memory given back after a large configuration is read), dl_iterate_phdr
         // (the start-up code's resident pages given back once the service is up).
-        .systemLibrary(name: "CGlibcExtras"),
+        .target(name: "CGlibcExtras"),
         // The Redis serialization protocol: values, an incremental parser, an encoder. No I/O.
         .target(name: "RESP", swiftSettings: strict),
         // One event_base on one thread: inbox, timers, signals, sockets. The only importer of CLibevent.

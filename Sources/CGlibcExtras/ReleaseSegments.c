@@ -1,17 +1,16 @@
-// glibc functions the Glibc module does not export: malloc_trim (FreeMemory), and dl_iterate_phdr wrapped in
-// resub_release_readonly_segments (StartupCodePages). Only Sources/ResubService/Memory imports it.
+// dl_iterate_phdr's struct dl_phdr_info needs _GNU_SOURCE, which is defined for this file alone: in a header
+// that Swift imports it would change how <sys/select.h> declares fd_set, and clang then refuses to merge that
+// module's view with another module's (CLibYAML's) in the same target.
+#define _GNU_SOURCE
+#include "CGlibcExtras.h"
 #if defined(__GLIBC__) || defined(__linux__)
-// No feature-test macros here: defining one (_GNU_SOURCE) changes how <sys/select.h> declares fd_set, and clang
-// then refuses to merge this module's view of it with another module's (CLibYAML's) in the same target.
-#include <malloc.h>
 #include <link.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include <string.h>
-
-static int resub_release_readonly_segments_of(struct dl_phdr_info *info, size_t size, void *data) {
+static int release_readonly_segments_of(struct dl_phdr_info *info, size_t size, void *data) {
     (void)size;
     long *advised = (long *)data;
     // The kernel's vDSO is not a file mapping: left alone.
@@ -30,11 +29,9 @@ static int resub_release_readonly_segments_of(struct dl_phdr_info *info, size_t 
     return 0;
 }
 
-/// MADV_DONTNEED on the loadable segments that are not writable, of the executable and every shared library;
-/// returns the bytes advised.
-static inline long resub_release_readonly_segments(void) {
+long resub_release_readonly_segments(void) {
     long advised = 0;
-    dl_iterate_phdr(resub_release_readonly_segments_of, &advised);
+    dl_iterate_phdr(release_readonly_segments_of, &advised);
     return advised;
 }
 #endif
