@@ -114,24 +114,11 @@ struct ServiceIntegrationTests {
         // Start-up leaves about half of the read-only mappings resident (the kernel maps 64 KiB around each
         // page that runs); a second after start-up settled they are advised away, and what runs at rest (the
         // loop, a PING every 0.5 s) comes back a little at a time.
-        let executable = try ServiceProcess.binary().resolvingSymlinksInPath().path
-        func readOnly() throws -> (resident: Int, size: Int) {
-            var resident = 0, size = 0, inExecutable = false
-            for line in try String(contentsOfFile: "/proc/\(resub.pid)/smaps", encoding: .utf8).split(separator: "\n") {
-                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-                if let first = fields.first, first.contains("-"), fields.count >= 5 {
-                    inExecutable = fields.count >= 6 && fields[5] == executable && !fields[1].contains("w")
-                } else if inExecutable, fields.count >= 2, let kib = Int(fields[1]) {
-                    if fields[0] == "Size:" { size += kib } else if fields[0] == "Rss:" { resident += kib }
-                }
-            }
-            return (resident, size)
-        }
         let released = try await pollUntil(timeout: .seconds(10), interval: .milliseconds(200)) {
-            let pages = try readOnly()
+            let pages = try ExecutableMappings.readOnly(pid: "\(resub.pid)")
             return pages.size > 0 && pages.resident * 4 < pages.size
         }
-        let last = try readOnly()
+        let last = try ExecutableMappings.readOnly(pid: "\(resub.pid)")
         #expect(released, "read-only mappings still \(last.resident) KiB resident of \(last.size) KiB; \(resub.diagnostics)")
         try redis.publishAll([("rest", "after-release")])
         let delivered = await pollUntil(timeout: .seconds(5)) { resub.stdoutText.contains("after-release") }
