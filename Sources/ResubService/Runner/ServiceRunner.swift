@@ -19,14 +19,16 @@ package final class ServiceRunner: Sendable {
     private let reload: (@Sendable () throws(SettingsError) -> ServiceOptions)?
     private let logger: Logger
     private let stopState = Mutex<StopState>(StopState())
-    /// When the start-up code's pages may be given back: once a link completed its first replay and a second
-    /// has passed since the start-up sequence ended (the other threads' start-up work is done by then).
+    /// When the start-up code's pages are given back: when a link completed its first replay (messages may
+    /// pour in from then on), and once more a second after the start-up sequence ended, for what the other
+    /// threads' start-up work (logging, the admin API) mapped again meanwhile.
     private let startupPages = Mutex(StartupPagesState())
 
     private struct StartupPagesState {
         var settled = false
         var replayed = false
-        var released = false
+        var releasedAtReplay = false
+        var releasedSettled = false
     }
 
     private struct StopState {
@@ -166,13 +168,20 @@ package final class ServiceRunner: Sendable {
         return (subscriber, configured)
     }
 
-    /// Start-up is over once a link completed its first replay and the start-up sequence settled: its code
-    /// (argument parsing, configuration, the replay) need not stay resident (``StartupCodePages``). Once.
+    /// Start-up is over once a link completed its first replay: its code (argument parsing, configuration,
+    /// the replay) need not stay resident (``StartupCodePages``). At most twice: at that replay, and after the
+    /// start-up sequence settled (once only when the replay comes later).
     private func releaseStartupPages(_ update: (inout StartupPagesState) -> Void) {
         let due = startupPages.withLock { state in
             update(&state)
-            guard state.settled, state.replayed, !state.released else { return false }
-            state.released = true
+            guard state.replayed else { return false }
+            if !state.releasedAtReplay {
+                state.releasedAtReplay = true
+                state.releasedSettled = state.settled
+                return true
+            }
+            guard state.settled, !state.releasedSettled else { return false }
+            state.releasedSettled = true
             return true
         }
         guard due else { return }
