@@ -34,11 +34,17 @@ struct NodeLinkTests {
                 onEvent: { [unowned self] in self.events.append($0) })
         }
 
-        /// Starts the link, answers the handshake and confirms the replay. Returns the transport.
-        func startHealthy() throws -> FakeTransport {
+        /// Starts the link and answers the handshake: the replay starts. Returns the transport.
+        func startHandshaken() throws -> FakeTransport {
             link.start()
             let transport = try #require(connections.last)
             FakeConnections.handshake(transport)
+            return transport
+        }
+
+        /// Starts the link, answers the handshake and confirms the replay. Returns the transport.
+        func startHealthy() throws -> FakeTransport {
+            let transport = try startHandshaken()
             NodeLinkTests.confirm(FakeConnections.commands(transport.takeWritten()), on: transport)
             #expect(link.state == .healthy)
             return transport
@@ -133,9 +139,7 @@ struct NodeLinkTests {
     func replayInSlices() throws {
         let names = (0..<80_000).map { "slice.\($0)" }
         let h = Harness(desired: Self.set(channels: names), batchSize: 1000)
-        h.link.start()
-        let transport = try #require(h.connections.last)
-        FakeConnections.handshake(transport)
+        let transport = try h.startHandshaken()
 
         // The first turn: whole commands up to the slice size (33 commands of 1,000 for 32,768), nothing more.
         let first = FakeConnections.commands(transport.takeWritten())
@@ -158,9 +162,7 @@ struct NodeLinkTests {
     func connectionLostBetweenSlices() throws {
         let names = (0..<50_000).map { "lost.\($0)" }
         let h = Harness(desired: Self.set(channels: names), batchSize: 1000)
-        h.link.start()
-        let first = try #require(h.connections.last)
-        FakeConnections.handshake(first)
+        let first = try h.startHandshaken()
         #expect(FakeConnections.commands(first.takeWritten()).count == 33)
 
         first.fail()
@@ -181,9 +183,7 @@ struct NodeLinkTests {
     @Test("stop closes the connection once and flushes nothing more")
     func stop() throws {
         let h = Harness(desired: Self.set(channels: ["orders"]), batchSize: 100)
-        h.link.start()
-        let transport = try #require(h.connections.last)
-        FakeConnections.handshake(transport)
+        let transport = try h.startHandshaken()
         h.link.stop()
         h.link.stop()
         #expect(transport.closeCount == 1)

@@ -135,25 +135,26 @@ package final class StdoutSink: @unchecked Sendable {
             if items.isEmpty { break }
             items.reverse()
             while let item = items.popLast() {
-                guard case .batch = item else {
-                    if case .record(let bytes, let onWritten, let counts) = item {
-                        bytes.withUnsafeBytes { out.append($0) }
-                        if let onWritten { writtenCallbacks.append(onWritten) }
-                        if counts {
-                            count += 1
-                            if let limit, count >= limit {
-                                if queue.release(item.cost) { onDrained() }
-                                if out.drain(to: fd) == 0 { for callback in writtenCallbacks { callback() } }
-                                reason = .countReached
-                                break outer
-                            }
+                let cost = item.cost
+                let batch: MessageBatch
+                switch consume item {  // consumed: the batch alone holds its buffer, so the pool can reuse it
+                case .batch(let taken):
+                    batch = taken
+                case .record(let bytes, let onWritten, let counts):
+                    bytes.withUnsafeBytes { out.append($0) }
+                    if let onWritten { writtenCallbacks.append(onWritten) }
+                    if counts {
+                        count += 1
+                        if let limit, count >= limit {
+                            if queue.release(cost) { onDrained() }
+                            if out.drain(to: fd) == 0 { for callback in writtenCallbacks { callback() } }
+                            reason = .countReached
+                            break outer
                         }
                     }
-                    if queue.release(item.cost) { onDrained() }
+                    if queue.release(cost) { onDrained() }
                     continue
                 }
-                let cost = item.cost
-                guard case .batch(let batch) = consume item else { continue }  // the batch alone holds its buffer now
                 var stop = false
                 batch.forEachRawMessage { kind, pattern, channel, payload in
                     if stop { return }
