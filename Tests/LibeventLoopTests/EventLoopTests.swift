@@ -123,8 +123,14 @@ struct EventLoopTests {
         #expect(loop.isShutDown)
         #expect(count.value == 1000)
         #expect(tid.value != 0)
-        // The thread has been joined: the kernel no longer lists it among this process's tasks.
-        #expect(access("/proc/self/task/\(tid.value)", F_OK) != 0)
+        // The thread has been joined: the kernel no longer lists it among this process's tasks. The join returns
+        // when the kernel clears the thread's id at exit, a moment before it removes the task: up to 500 ms.
+        var listed = access("/proc/self/task/\(tid.value)", F_OK) == 0
+        for _ in 0..<50 where listed {
+            try? await Task.sleep(for: .milliseconds(10))
+            listed = access("/proc/self/task/\(tid.value)", F_OK) == 0
+        }
+        #expect(!listed, "the joined loop thread \(tid.value) is still listed after 500 ms")
     }
 
     @Test("work submitted after shutdown runs at once on the calling thread")
