@@ -7,7 +7,7 @@ import Testing
 struct ConfiguredDigestsTests {
     @Test("contains answers for the configured names of each kind, and not across kinds")
     func membership() {
-        let digests = ConfiguredDigests(SubscriptionSet(channels: ["orders", "a.b"], patterns: ["news.*"], shardChannels: ["user:{1}"]))
+        let digests = ConfiguredDigests(SubscriptionTable(configured: SubscriptionSet(channels: ["orders", "a.b"], patterns: ["news.*"], shardChannels: ["user:{1}"])))
         #expect(digests.contains(.channel, "orders"))
         #expect(digests.contains(.channel, "a.b"))
         #expect(digests.contains(.pattern, "news.*"))
@@ -21,18 +21,18 @@ struct ConfiguredDigestsTests {
     @Test("100,000 names: every one found, none of 100,000 others")
     func large() {
         let names = Set((0..<100_000).map { "mem.channel.\($0)" })
-        let digests = ConfiguredDigests(SubscriptionSet(channels: names))
+        let digests = ConfiguredDigests(SubscriptionTable(configured: SubscriptionSet(channels: names)))
         #expect(names.allSatisfy { digests.contains(.channel, $0) })
         #expect(!(100_000..<200_000).contains { digests.contains(.channel, "mem.channel.\($0)") })
     }
 
     @Test("a reload subscribes what is new, unsubscribes what the old file had and the new one drops, leaves admin-API names alone")
     func changes() {
-        let digests = ConfiguredDigests(SubscriptionSet(channels: ["keep", "drop"], patterns: ["p.*"]))
+        let digests = ConfiguredDigests(SubscriptionTable(configured: SubscriptionSet(channels: ["keep", "drop"], patterns: ["p.*"])))
         // "api" was added through the admin API; "drop" is still desired; "p.*" was unsubscribed by hand.
         let desired = SubscriptionSet(channels: ["keep", "drop", "api"])
         let fresh = SubscriptionSet(channels: ["keep", "new2", "new1"], patterns: ["q.*"])
-        let changes = digests.changes(to: fresh, desired: desired)
+        let changes = digests.changes(to: SubscriptionTable(configured: fresh), desired: desired)
         #expect(changes.count == 3)
         #expect(changes.contains { $0.kind == .channel && !$0.subscribe && $0.names == ["drop"] })
         #expect(changes.contains { $0.kind == .channel && $0.subscribe && $0.names == ["new1", "new2"] && $0.keepsRefused })
@@ -43,6 +43,7 @@ struct ConfiguredDigestsTests {
     @Test("the same file again changes nothing")
     func unchanged() {
         let set = SubscriptionSet(channels: ["a", "b"], patterns: ["c.*"], shardChannels: ["{d}"])
-        #expect(ConfiguredDigests(set).changes(to: set, desired: set).isEmpty)
+        let table = SubscriptionTable(configured: set)
+        #expect(ConfiguredDigests(table).changes(to: table, desired: set).isEmpty)
     }
 }

@@ -34,7 +34,7 @@ struct ResubCommandTests {
     func defaults() throws {
         let o = try Self.options(["--channel", "orders"])
         #expect(o.endpoints.map(\.address) == [.tcp(host: "127.0.0.1", port: 6379)])
-        #expect(o.subscriptions == SubscriptionSet(channels: ["orders"]))
+        #expect(o.subscriptions.set(.desired) == SubscriptionSet(channels: ["orders"]))
         #expect(o.format == .json)
         #expect(o.logFormat == .text)
         #expect(o.protocolPreference == .resp3)
@@ -55,7 +55,7 @@ struct ResubCommandTests {
         ])
         #expect(o.endpoints.map(\.address) == [.tcp(host: "h", port: 7000)])
         #expect(o.endpoints.first?.username == "alice")
-        #expect(o.subscriptions == SubscriptionSet(channels: ["a", "b"], patterns: ["n*"], shardChannels: ["{s}1"]))
+        #expect(o.subscriptions.set(.desired) == SubscriptionSet(channels: ["a", "b"], patterns: ["n*"], shardChannels: ["{s}1"]))
         #expect(o.format == .raw)
         #expect(o.clientName == "worker")
         #expect(o.count == 5)
@@ -67,7 +67,7 @@ struct ResubCommandTests {
         #expect(o.replayBatch == 200)
         let config = o.subscriberConfiguration
         #expect(config.endpoint.address == .tcp(host: "h", port: 7000))
-        #expect(config.initialSubscriptions == o.subscriptions)
+        #expect(config.initialSubscriptions == o.subscriptions.set(.desired))
     }
 
     @Test("an empty client name means no CLIENT SETNAME")

@@ -58,7 +58,7 @@ struct SettingsTests {
             client_name: svc
             """)
         #expect(o.endpoints.map(\.address) == [.tcp(host: "127.0.0.1", port: 7000)])
-        #expect(o.subscriptions == SubscriptionSet(channels: ["a", "b"], patterns: ["news.*"], shardChannels: ["user:{1}"]))
+        #expect(o.subscriptions.set(.desired) == SubscriptionSet(channels: ["a", "b"], patterns: ["news.*"], shardChannels: ["user:{1}"]))
         #expect(o.pingInterval == .milliseconds(2500))
         #expect(o.pingTimeout == .seconds(1))
         #expect(o.backoff.minimum == .milliseconds(200))
@@ -79,11 +79,11 @@ struct SettingsTests {
         #expect(o.pingInterval == .seconds(1), "flag over env and file")
         #expect(o.pingTimeout == .seconds(3), "env over file")
         #expect(o.backoff.maximum == .seconds(7), "file when nothing else sets it")
-        #expect(o.subscriptions.channels == ["file"])
+        #expect(o.subscriptions.set(.desired).channels == ["file"])
         let flagged = try Self.options(flags: ["--channel", "flag"], environment: ["RESUB_CHANNELS": "env1,env2"], yaml: yaml)
-        #expect(flagged.subscriptions.channels == ["flag"])
+        #expect(flagged.subscriptions.set(.desired).channels == ["flag"])
         let env = try Self.options(environment: ["RESUB_CHANNELS": "env1, env2"], yaml: yaml)
-        #expect(env.subscriptions.channels == ["env1", "env2"])
+        #expect(env.subscriptions.set(.desired).channels == ["env1", "env2"])
     }
 
     @Test("an invalid file value names the key and the file")
@@ -137,7 +137,7 @@ struct SettingsTests {
         let path = root.appendingPathComponent("deploy/resub.example.yaml").path
         let command = try ResubCommand.parseAsRoot(["--config", path]) as! ResubCommand
         let o = try command.options(environment: [:])
-        #expect(o.subscriptions.channels == ["orders", "payments"])
+        #expect(o.subscriptions.set(.desired).channels == ["orders", "payments"])
         #expect(o.emitGaps)
         #expect(o.admin?.port == 9121)
         // The Kubernetes ConfigMap's embedded file, with the variables the manifests set.
@@ -146,7 +146,7 @@ struct SettingsTests {
             .split(separator: "\n").map { $0.hasPrefix("    ") ? String($0.dropFirst(4)) : String($0) }.joined(separator: "\n")
         let k8s = try Self.options(flags: ["--admin-token", "t"], environment: ["RESUB_SLOTS": "5461-10922", "RESUB_CHANNELS": ""], yaml: embedded)
         #expect(k8s.cluster)
-        #expect(k8s.subscriptions.channels.isEmpty, "an empty RESUB_CHANNELS overrides the file's channels")
+        #expect(k8s.subscriptions.set(.desired).channels.isEmpty, "an empty RESUB_CHANNELS overrides the file's channels")
         #expect(k8s.slots.description == "5461-10922")
         #expect(k8s.admin?.host == "0.0.0.0")
     }

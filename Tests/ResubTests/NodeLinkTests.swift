@@ -29,7 +29,7 @@ struct NodeLinkTests {
                 environment: environment,
                 configuration: ConnectionConfiguration(endpoint: RedisEndpoint(address: .tcp(host: "127.0.0.1", port: 6379))),
                 health: HealthConfiguration(pingInterval: .seconds(1), pingTimeout: .milliseconds(500)),
-                desired: desired, replayBatchSize: batchSize,
+                configured: SubscriptionTable(configured: desired), replayBatchSize: batchSize,
                 onBatch: { [unowned self] in self.batches.append($0) },
                 onEvent: { [unowned self] in self.events.append($0) })
         }

@@ -82,6 +82,18 @@ struct SubscriptionStateMachineTests {
         #expect(m.isConnected)
     }
 
+    @Test("a machine made from a configured table replays every name once and keeps refused ones")
+    func configuredTable() {
+        let table = SubscriptionTable(configured: SubscriptionSet(channels: ["a", "b"], patterns: ["p.*"]))
+        var m = Machine(configured: table, batchSize: 10)
+        #expect(m.desired == SubscriptionSet(channels: ["a", "b"], patterns: ["p.*"]))
+        let out = m.connected()
+        #expect(Self.sent(out.commands, m) == [Sent(.channel, subscribe: true, ["a", "b"]), Sent(.pattern, subscribe: true, ["p.*"])])
+        let refused = m.refused(out.commands[1], error: "NOPERM", now: .zero)
+        #expect(refused.refusals.map(\.name) == ["p.*"])
+        #expect(m.desired.patterns == ["p.*"], "a configured name stays desired when refused")
+    }
+
     @Test("connecting replays every kind: channels, then patterns, then shard channels")
     func replayEveryKind() {
         let desired = SubscriptionSet(channels: ["a"], patterns: ["p*"], shardChannels: ["s"])

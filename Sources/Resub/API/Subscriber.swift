@@ -98,7 +98,7 @@ public final class Subscriber: Sendable {
         } else if let sentinel = configuration.sentinel {
             link = SentinelLink(
                 loop: loop, sentinel: sentinel, template: configuration.connectionConfiguration, health: configuration.health,
-                desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
+                configured: configuration.initialNames, replayBatchSize: configuration.replayBatchSize,
                 onBatch: onBatch, onEvent: onEvent)
         } else {
             // Keyspace/keyevent names are checked against the server's notify-keyspace-events once confirmed.
@@ -107,7 +107,7 @@ public final class Subscriber: Sendable {
             nonisolated(unsafe) var replaying = true  // loop-only, like the link that reports to it
             let standalone = NodeLink(
                 environment: .loop(loop), configuration: configuration.connectionConfiguration, health: configuration.health,
-                desired: configuration.initialSubscriptions, replayBatchSize: configuration.replayBatchSize,
+                configured: configuration.initialNames, replayBatchSize: configuration.replayBatchSize,
                 onBatch: onBatch,
                 onEvent: { event in
                     onEvent(event)

@@ -14,8 +14,15 @@ public struct SubscriberConfiguration: Sendable {
     /// Sentinel mode (nil: standalone ``endpoint`` or ``cluster``): the master's address comes from the
     /// sentinels; ``endpoint`` gives only the data nodes' credentials.
     public var sentinel: SentinelConfiguration?
-    /// The subscriptions to make as soon as the first connection is ready.
-    public var initialSubscriptions: SubscriptionSet
+    /// The subscriptions to make as soon as the first connection is ready. A view of ``initialNames``: setting
+    /// it replaces them all (build the set, then assign it once).
+    public var initialSubscriptions: SubscriptionSet {
+        get { initialNames.set(.desired) }
+        set { initialNames = SubscriptionTable(configured: newValue) }
+    }
+    /// The initial subscriptions, each name stored once as bytes: the table the link starts from, taken over
+    /// without a copy (the service fills it straight from its configuration).
+    package var initialNames: SubscriptionTable
     /// Names per (P/S)SUBSCRIBE command when replaying or subscribing many at once.
     public var replayBatchSize: Int
     /// How long a connection attempt (DNS included) may take.
@@ -58,7 +65,7 @@ public struct SubscriberConfiguration: Sendable {
         self.sentinel = nil
         self.clientName = clientName
         self.protocolPreference = protocolPreference
-        self.initialSubscriptions = initialSubscriptions
+        self.initialNames = SubscriptionTable(configured: initialSubscriptions)
         self.replayBatchSize = replayBatchSize
         self.connectTimeout = connectTimeout
         self.health = HealthConfiguration(pingInterval: pingInterval, pingTimeout: pingTimeout, backoff: backoff)

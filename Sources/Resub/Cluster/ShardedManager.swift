@@ -333,8 +333,8 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         var configuration = template
         configuration.endpoint = endpoint
         let link = NodeLink(
-            environment: .loop(loop), configuration: configuration, health: health, desired: desired,
-            replayBatchSize: replayBatchSize, onBatch: onBatch,
+            environment: .loop(loop), configuration: configuration, health: health,
+            configured: SubscriptionTable(configured: desired), replayBatchSize: replayBatchSize, onBatch: onBatch,
             onEvent: { [weak self] event in self?.linkEvent(event) })
         link.isReadingPaused = isReadingPaused
         return link

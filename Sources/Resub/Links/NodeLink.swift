@@ -56,7 +56,7 @@ package final class NodeLink: @unchecked Sendable {
         environment: LinkEnvironment<ContinuousClock.Instant>,
         configuration: ConnectionConfiguration,
         health: HealthConfiguration,
-        desired: SubscriptionSet,
+        configured: SubscriptionTable,
         replayBatchSize: Int,
         onBatch: @escaping (MessageBatch) -> Void,
         onEvent: @escaping (SubscriberEvent) -> Void
@@ -65,7 +65,7 @@ package final class NodeLink: @unchecked Sendable {
             configuration: configuration, health: health, random: SystemRandomNumberGenerator(), environment: environment)
         self.timers = environment.timers
         self.now = environment.now
-        self.subscriptions = Subscriptions(desired: desired, batchSize: replayBatchSize, retryBackoff: health.backoff)
+        self.subscriptions = Subscriptions(configured: configured, batchSize: replayBatchSize, retryBackoff: health.backoff)
         self.onBatch = onBatch
         self.onEvent = onEvent
         supervisor.onEvent = onEvent

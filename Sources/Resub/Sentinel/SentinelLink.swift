@@ -10,7 +10,7 @@ package final class SentinelLink: LinkManager, @unchecked Sendable {
     /// Creates the link and its monitor; nothing connects before ``start()``. Loop-only.
     package init(
         loop: EventLoop, sentinel: SentinelConfiguration, template: ConnectionConfiguration, health: HealthConfiguration,
-        desired: SubscriptionSet, replayBatchSize: Int,
+        configured: SubscriptionTable, replayBatchSize: Int,
         onBatch: @escaping (MessageBatch) -> Void, onEvent: @escaping (SubscriberEvent) -> Void
     ) {
         monitor = SentinelMonitor(
@@ -19,7 +19,7 @@ package final class SentinelLink: LinkManager, @unchecked Sendable {
         // A placeholder until the sentinels name the master (the link starts there, never here).
         configuration.endpoint.address = .unix(path: "sentinel/\(sentinel.masterName)")
         link = NodeLink(
-            environment: .loop(loop), configuration: configuration, health: health, desired: desired, replayBatchSize: replayBatchSize,
+            environment: .loop(loop), configuration: configuration, health: health, configured: configured, replayBatchSize: replayBatchSize,
             onBatch: onBatch, onEvent: onEvent)
         monitor.attach(link)
     }

@@ -197,7 +197,7 @@ package final class SentinelMonitor: @unchecked Sendable {
         configuration.endpoint = self.configuration.endpoint(machine.sentinels[0])
         let link = NodeLink(
             environment: .loop(loop), configuration: configuration, health: health,
-            desired: SubscriptionSet(channels: ["+switch-master"]), replayBatchSize: 1,
+            configured: SubscriptionTable(configured: SubscriptionSet(channels: ["+switch-master"])), replayBatchSize: 1,
             onBatch: { [weak self] batch in self?.received(batch) },
             onEvent: { [weak self] event in self?.watchEvent(event) })
         link.nextEndpoint = { [weak self] in

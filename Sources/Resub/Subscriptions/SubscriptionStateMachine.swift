@@ -89,14 +89,21 @@ package struct SubscriptionStateMachine<Instant: InstantProtocol & Sendable>: Se
 
     /// Creates the machine, disconnected, with an initial desired set (configured: kept when refused).
     package init(desired: SubscriptionSet = .init(), batchSize: Int = 1000, retryBackoff: BackoffConfiguration = .init()) {
+        self.init(configured: SubscriptionTable(configured: desired), batchSize: batchSize, retryBackoff: retryBackoff)
+    }
+
+    /// Creates the machine, disconnected, from a table of configured names (``SubscriptionTable/init(configured:)``:
+    /// every row desired and kept, nothing else), which it takes over without copying a name.
+    package init(configured: SubscriptionTable, batchSize: Int = 1000, retryBackoff: BackoffConfiguration = .init()) {
         precondition(batchSize > 0, "batch size must be positive")
+        let desired = SubscriptionKind.allCases.reduce(0) { $0 + configured.count($1, .desired) }
+        let other = SubscriptionKind.allCases.reduce(0) { sum, kind in
+            sum + configured.count(kind, .requested) + configured.count(kind, .confirmed) + configured.count(kind, .refused)
+        }
+        precondition(desired == configured.count && other == 0, "a configured table holds desired names only")
         self.batchSize = batchSize
         self.retryBackoff = retryBackoff
-        let bytes = SubscriptionKind.allCases.reduce(0) { sum, kind in desired[kind].reduce(sum) { $0 + $1.utf8.count } }
-        table.reserveCapacity(rows: desired.count, bytes: bytes)
-        for kind in SubscriptionKind.allCases {
-            for name in desired[kind] { table.update(table.insert(kind, name), set: [.desired, .kept]) }
-        }
+        self.table = configured
     }
 
     // MARK: Views

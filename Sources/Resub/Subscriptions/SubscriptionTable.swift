@@ -60,6 +60,72 @@ package struct SubscriptionTable: Sendable {
     /// An empty table.
     package init() {}
 
+    /// A table of configured names, each desired and kept (a refused configured name is reported and retried,
+    /// never dropped): what a link starts from. `names` gives the names of each kind, duplicates allowed.
+    ///
+    /// Built in bulk: the names are appended in order, then indexed in the order of their slots, so that the
+    /// index (8 MB for a million names) is written front to back instead of at a random place per name.
+    package init<Names: Collection<String>>(configured names: (SubscriptionKind) -> Names) {
+        let rows = SubscriptionKind.allCases.reduce(0) { $0 + names($1).count }
+        entries.reserveCapacity(rows)
+        bytes.reserveCapacity(rows * 16)
+        var hashes: [Int] = []
+        hashes.reserveCapacity(rows)
+        for kind in SubscriptionKind.allCases {
+            for name in names(kind) {
+                var name = name
+                name.withUTF8 { name in
+                    hashes.append(Self.hash(kind.rawValue, UnsafeRawBufferPointer(name)))
+                    entries.append(Entry(offset: UInt32(bytes.count), length: UInt32(name.count), kind: UInt8(kind.rawValue), state: [], pins: 0))
+                    bytes.append(contentsOf: name)
+                }
+            }
+        }
+        precondition(bytes.count <= Int(UInt32.max), "subscription table over 4 GiB of names")
+        var size = 16
+        while size < entries.count * 2 + 2 { size <<= 1 }
+        index = [Int32](repeating: Self.empty, count: size)
+        tags = [UInt8](repeating: 0, count: size)
+        for row in Self.slotOrder(hashes, slots: size) {
+            let hash = hashes[Int(row)]
+            let entry = entries[Int(row)]
+            let duplicate = withName(row) { find(SubscriptionKind(rawValue: Int(entry.kind))!, $0, hash: hash).row != nil }
+            if duplicate {
+                entries[Int(row)].kind = Self.freeKind
+                freeRows.append(row)
+                garbageBytes += Int(entry.length)
+                continue
+            }
+            var slot = hash & (size - 1)
+            while index[slot] != Self.empty { slot = (slot + 1) & (size - 1) }
+            index[slot] = row
+            tags[slot] = Self.tag(hash)
+            entries[Int(row)].state = [.desired, .kept]
+            counts[Int(entry.kind) * State.countedBits] += 1
+        }
+    }
+
+    /// The rows in the order of their first slot (a counting sort on the slot's top bits): inserted in this
+    /// order, each name's probe lands next to the previous one's.
+    private static func slotOrder(_ hashes: [Int], slots: Int) -> [Row] {
+        let shift = max(0, slots.trailingZeroBitCount - 12)  // up to 4,096 buckets
+        var starts = [Int](repeating: 0, count: (slots >> shift) + 1)
+        for hash in hashes { starts[(hash & (slots - 1)) >> shift + 1] += 1 }
+        for i in 1..<starts.count { starts[i] += starts[i - 1] }
+        var order = [Row](repeating: 0, count: hashes.count)
+        for (row, hash) in hashes.enumerated() {
+            let bucket = (hash & (slots - 1)) >> shift
+            order[starts[bucket]] = Row(row)
+            starts[bucket] += 1
+        }
+        return order
+    }
+
+    /// A table of the configured names of `set`, each desired and kept.
+    package init(configured set: SubscriptionSet) {
+        self.init(configured: { set[$0] })
+    }
+
     /// Rows in use.
     package var count: Int { entries.count - freeRows.count }
 
@@ -115,7 +181,10 @@ package struct SubscriptionTable: Sendable {
 
     /// The slot holding the name's row, or the first free slot on its probe sequence.
     private func find(_ kind: SubscriptionKind, _ name: UnsafeRawBufferPointer) -> (row: Row?, slot: Int, tag: UInt8) {
-        let hash = Self.hash(kind.rawValue, name)
+        find(kind, name, hash: Self.hash(kind.rawValue, name))
+    }
+
+    private func find(_ kind: SubscriptionKind, _ name: UnsafeRawBufferPointer, hash: Int) -> (row: Row?, slot: Int, tag: UInt8) {
         let tag = Self.tag(hash)
         guard !index.isEmpty else { return (nil, 0, tag) }
         let mask = index.count - 1
@@ -209,6 +278,17 @@ package struct SubscriptionTable: Sendable {
     /// are made into strings (e.g. the few keyspace names among 100,000 channels).
     package func names(_ kind: SubscriptionKind, _ state: State, where filter: (UnsafeRawBufferPointer) -> Bool) -> [String] {
         rows(kind, all: state).filter { withName($0, filter) }.map(name)
+    }
+
+    /// Calls `body` with the bytes of each name of `kind` that has all bits of `state`, in row order (no string
+    /// made: e.g. hashing a million configured names).
+    package func forEachName(_ kind: SubscriptionKind, _ state: State, _ body: (UnsafeRawBufferPointer) -> Void) {
+        let raw = UInt8(kind.rawValue)
+        bytes.withUnsafeBytes { all in
+            for entry in entries where entry.kind == raw && entry.state.isSuperset(of: state) {
+                body(UnsafeRawBufferPointer(rebasing: all[Int(entry.offset)..<Int(entry.offset + entry.length)]))
+            }
+        }
     }
 
     /// The names of every row with all bits of `state`, as a set per kind (a view for callers; not kept).

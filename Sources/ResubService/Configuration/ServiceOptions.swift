@@ -10,8 +10,8 @@ import Resub
 package struct ServiceOptions: Sendable {
     /// The server(s); the first one is used in standalone mode, all are seeds in cluster mode.
     package var endpoints: [RedisEndpoint]
-    /// What to subscribe.
-    package var subscriptions: SubscriptionSet
+    /// What to subscribe: the configured names, each stored once (the table the link starts from).
+    package var subscriptions: SubscriptionTable
     /// stdout format.
     package var format: OutputFormat = .json
     /// CLIENT SETNAME.
@@ -68,7 +68,7 @@ package struct ServiceOptions: Sendable {
     /// gives only the data nodes' credentials.
     package var sentinel: SentinelConfiguration?
 
-    package init(endpoints: [RedisEndpoint], subscriptions: SubscriptionSet) {
+    package init(endpoints: [RedisEndpoint], subscriptions: SubscriptionTable) {
         self.endpoints = endpoints
         self.subscriptions = subscriptions
     }
@@ -103,10 +103,16 @@ package struct ServiceOptions: Sendable {
         for key in ["channels", "patterns", "shard_channels"] where s.list(key).contains("") {
             throw SettingsError("\(s.name(of: key)): a name must not be empty")
         }
-        let subscriptions = SubscriptionSet(
-            channels: Set(s.list("channels")), patterns: Set(s.list("patterns")), shardChannels: Set(s.list("shard_channels")))
+        // Straight from the lists into the table: a million configured names are never a Set<String>.
+        let subscriptions = SubscriptionTable(configured: { kind in
+            switch kind {
+            case .channel: s.list("channels")
+            case .pattern: s.list("patterns")
+            case .shardChannel: s.list("shard_channels")
+            }
+        })
         let streams = s.list("streams")
-        guard !subscriptions.isEmpty || !streams.isEmpty else {
+        guard subscriptions.count > 0 || !streams.isEmpty else {
             throw SettingsError("nothing to subscribe: give at least one --channel, --pattern, --shard-channel or --stream (or channels/patterns/shard_channels/streams in --config)")
         }
         self.init(endpoints: endpoints, subscriptions: subscriptions)
@@ -292,8 +298,9 @@ package struct ServiceOptions: Sendable {
     package var subscriberConfiguration: SubscriberConfiguration {
         var configuration = SubscriberConfiguration(
             endpoint: endpoints[0], clientName: clientName, protocolPreference: protocolPreference,
-            initialSubscriptions: subscriptions, replayBatchSize: replayBatch, connectTimeout: connectTimeout,
+            replayBatchSize: replayBatch, connectTimeout: connectTimeout,
             backoff: backoff, pingInterval: pingInterval, pingTimeout: pingTimeout)
+        configuration.initialNames = subscriptions
         if cluster {
             configuration.cluster = ClusterConfiguration(seeds: endpoints, slots: slots)
             configuration.cluster?.split = split

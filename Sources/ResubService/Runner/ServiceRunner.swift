@@ -13,7 +13,7 @@ package final class ServiceRunner: Sendable {
     private let options: ServiceOptions
     /// The configured subscriptions until the subscriber takes them: after that the names live only in the
     /// links' subscription tables (SIGHUP compares against ``ConfiguredDigests``).
-    private let initialSubscriptions: Mutex<SubscriptionSet?>
+    private let initialSubscriptions: Mutex<SubscriptionTable?>
     /// How many names of each kind were configured at start (for the start-up log line).
     private let configuredCounts: [Int]
     private let reload: (@Sendable () throws(SettingsError) -> ServiceOptions)?
@@ -38,9 +38,9 @@ package final class ServiceRunner: Sendable {
 
     /// - Parameter reload: re-reads the configuration (SIGHUP); nil when there is no --config file.
     package init(options: consuming ServiceOptions, reload: (@Sendable () throws(SettingsError) -> ServiceOptions)? = nil) {
-        configuredCounts = SubscriptionKind.allCases.map { options.subscriptions[$0].count }
+        configuredCounts = SubscriptionKind.allCases.map { options.subscriptions.count($0, .desired) }
         initialSubscriptions = Mutex(options.subscriptions)
-        options.subscriptions = SubscriptionSet()
+        options.subscriptions = SubscriptionTable()
         self.options = options
         self.reload = reload
         let format = options.logFormat
@@ -140,10 +140,11 @@ package final class ServiceRunner: Sendable {
         let drops = DropReporter(logger: logger)
         var configuration = options.subscriberConfiguration
         // Handed over once: the service keeps no copy of the names, only their digests for SIGHUP.
-        configuration.initialSubscriptions = initialSubscriptions.withLock { initial in
+        let names = initialSubscriptions.withLock { initial in
             defer { initial = nil }
-            return initial ?? SubscriptionSet()
+            return initial ?? SubscriptionTable()
         }
+        configuration.initialNames = names
         let subscriber = Subscriber(
             configuration: configuration, loop: loop, ownsLoop: false,
             batchHandler: { batch in
@@ -163,8 +164,9 @@ package final class ServiceRunner: Sendable {
                 if emitGaps, case .gap(let gap) = event { sink.push(record: GapRecord.encode(gap), stream: nil, onAccepted: nil) }
             })
         // After the subscriber exists: its link is already connecting and replaying on the loop thread while
-        // this thread hashes (a million names: ~0.5 s that no longer delays the first SUBSCRIBE).
-        let configured = ConfiguredDigests(configuration.initialSubscriptions)
+        // this thread hashes the names' bytes (a million: ~0.2 s that does not delay the first SUBSCRIBE). The
+        // link's first change to its table copies the rows (12 bytes a name) that this reads meanwhile.
+        let configured = ConfiguredDigests(names)
         return (subscriber, configured)
     }
 
