@@ -1,3 +1,4 @@
+import Resub
 import ResubService
 import Testing
 
@@ -45,7 +46,7 @@ struct SettingsFileParserTests {
     func longList() throws {
         let names = (0..<100_000).map { "mem.channel.\($0)" }
         let entries = try Self.parse([.scalar("channels", plain: true), .sequenceStart] + names.map { .scalar($0, plain: true) } + [.sequenceEnd])
-        #expect(entries == [.init(key: "channels", value: .list(names))])
+        #expect(entries == [.init(key: "channels", value: .list(NameList(names)))])
     }
 
     @Test("an empty file configures nothing")

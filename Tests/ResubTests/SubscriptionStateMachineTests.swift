@@ -84,7 +84,13 @@ struct SubscriptionStateMachineTests {
 
     @Test("a machine made from a configured table replays every name once and keeps refused ones")
     func configuredTable() {
-        let table = SubscriptionTable(configured: SubscriptionSet(channels: ["a", "b"], patterns: ["p.*"]))
+        let table = SubscriptionTable(configured: { kind in
+            switch kind {
+            case .channel: ["a", "b", "a"]
+            case .pattern: ["p.*"]
+            case .shardChannel: []
+            }
+        })
         var m = Machine(configured: table, batchSize: 10)
         #expect(m.desired == SubscriptionSet(channels: ["a", "b"], patterns: ["p.*"]))
         let out = m.connected()

@@ -64,7 +64,7 @@ struct SubscriptionTableTests {
             switch kind {
             case .channel: ["a", "b", "a", "c"]
             case .pattern: ["a", "p.*"]
-            case .shardChannel: [String]()
+            case .shardChannel: NameList()
             }
         })
         #expect(table.count == 5, "the repeated channel is stored once; a pattern of the same name is its own row")
@@ -83,7 +83,7 @@ struct SubscriptionTableTests {
     @Test("a configured table of 100,000 names, each given twice, finds every name in one row and takes changes after")
     func configuredLarge() {
         let names = (0..<100_000).map { "mem.channel.\($0)" }
-        var table = SubscriptionTable(configured: { $0 == .channel ? names + names.reversed() : [] })
+        var table = SubscriptionTable(configured: { $0 == .channel ? NameList(names + names.reversed()) : [] })
         #expect(table.count == 100_000 && table.count(.channel, .desired) == 100_000)
         let rows = names.map { table.row(.channel, $0) }
         #expect(rows.allSatisfy { $0 != nil } && Set(rows).count == 100_000, "every name found, each in its own row")

@@ -61,27 +61,29 @@ package struct SubscriptionTable: Sendable {
     package init() {}
 
     /// A table of configured names, each desired and kept (a refused configured name is reported and retried,
-    /// never dropped): what a link starts from. `names` gives the names of each kind, duplicates allowed.
+    /// never dropped): what a link starts from. `names` gives the names of each kind, duplicates allowed; the
+    /// channels' bytes become the table's own buffer, as they are.
     ///
-    /// Built in bulk: the names are appended in order, then indexed in the order of their slots, so that the
+    /// Built in bulk: the rows are appended in order, then indexed in the order of their slots, so that the
     /// index (8 MB for a million names) is written front to back instead of at a random place per name.
-    package init<Names: Collection<String>>(configured names: (SubscriptionKind) -> Names) {
-        let rows = SubscriptionKind.allCases.reduce(0) { $0 + names($1).count }
+    package init(configured names: (SubscriptionKind) -> NameList) {
+        let lists = SubscriptionKind.allCases.map(names)
+        let rows = lists.reduce(0) { $0 + $1.count }
         entries.reserveCapacity(rows)
-        bytes.reserveCapacity(rows * 16)
         var hashes: [Int] = []
         hashes.reserveCapacity(rows)
-        for kind in SubscriptionKind.allCases {
-            for name in names(kind) {
-                var name = name
-                name.withUTF8 { name in
-                    hashes.append(Self.hash(kind.rawValue, UnsafeRawBufferPointer(name)))
-                    entries.append(Entry(offset: UInt32(bytes.count), length: UInt32(name.count), kind: UInt8(kind.rawValue), state: [], pins: 0))
-                    bytes.append(contentsOf: name)
+        for (kind, list) in zip(SubscriptionKind.allCases, lists) where !list.isEmpty {
+            let base = bytes.count
+            precondition(base + list.bytes.count <= Int(UInt32.max), "subscription table over 4 GiB of names")
+            if bytes.isEmpty { bytes = list.bytes } else { bytes.append(contentsOf: list.bytes) }
+            bytes.withUnsafeBytes { all in
+                for i in list.indices {
+                    let range = list.range(i)
+                    hashes.append(Self.hash(kind.rawValue, UnsafeRawBufferPointer(rebasing: all[base + range.lowerBound..<base + range.upperBound])))
+                    entries.append(Entry(offset: UInt32(base + range.lowerBound), length: UInt32(range.count), kind: UInt8(kind.rawValue), state: [], pins: 0))
                 }
             }
         }
-        precondition(bytes.count <= Int(UInt32.max), "subscription table over 4 GiB of names")
         var size = 16
         while size < entries.count * 2 + 2 { size <<= 1 }
         index = [Int32](repeating: Self.empty, count: size)
@@ -123,7 +125,7 @@ package struct SubscriptionTable: Sendable {
 
     /// A table of the configured names of `set`, each desired and kept.
     package init(configured set: SubscriptionSet) {
-        self.init(configured: { set[$0] })
+        self.init(configured: { NameList(set[$0]) })
     }
 
     /// Rows in use.

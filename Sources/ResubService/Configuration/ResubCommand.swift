@@ -169,7 +169,7 @@ package struct ResubCommand: AsyncParsableCommand {
     private var flagSettings: Settings {
         var s = Settings()
         func set(_ key: String, _ value: String?) { if let value { s.setIfAbsent(key, .scalar(value), from: .flag) } }
-        func set(_ key: String, _ value: [String]) { if !value.isEmpty { s.setIfAbsent(key, .list(value), from: .flag) } }
+        func set(_ key: String, _ value: [String]) { if !value.isEmpty { s.setIfAbsent(key, .list(NameList(value)), from: .flag) } }
         func set(_ key: String, _ value: Bool?) { if let value { s.setIfAbsent(key, .scalar(value ? "true" : "false"), from: .flag) } }
         set("urls", urls)
         set("cluster", cluster)

@@ -100,15 +100,15 @@ package struct ServiceOptions: Sendable {
         if let password {
             for i in endpoints.indices { endpoints[i].password = password }
         }
-        for key in ["channels", "patterns", "shard_channels"] where s.list(key).contains("") {
+        for key in ["channels", "patterns", "shard_channels"] where s.names(key).containsEmpty {
             throw SettingsError("\(s.name(of: key)): a name must not be empty")
         }
         // Straight from the lists into the table: a million configured names are never a Set<String>.
         let subscriptions = SubscriptionTable(configured: { kind in
             switch kind {
-            case .channel: s.list("channels")
-            case .pattern: s.list("patterns")
-            case .shardChannel: s.list("shard_channels")
+            case .channel: s.names("channels")
+            case .pattern: s.names("patterns")
+            case .shardChannel: s.names("shard_channels")
             }
         })
         let streams = s.list("streams")

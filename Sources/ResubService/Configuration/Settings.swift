@@ -1,3 +1,5 @@
+import Resub
+
 
 /// Where a setting came from; errors name the key the way the user wrote it there.
 package enum SettingSource: Sendable, Equatable {
@@ -32,8 +34,8 @@ package struct Settings: Sendable {
     package enum Value: Sendable, Equatable {
         /// One value as text.
         case scalar(String)
-        /// A list (repeatable flags, YAML sequences, comma-separated variables).
-        case list([String])
+        /// A list (repeatable flags, YAML sequences, comma-separated variables), its items in one buffer.
+        case list(NameList)
     }
 
     /// The kind of each key, for parsing and for the file's type check.
@@ -86,12 +88,12 @@ package struct Settings: Sendable {
             let variable = "RESUB_" + key.uppercased()
             guard let text = environment[variable] else { continue }
             if kind == .list {
-                setIfAbsent(key, .list(text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty }), from: .environment(variable))
+                setIfAbsent(key, .list(NameList(text.split(separator: ",").map { String($0).trimmingSpaces() }.filter { !$0.isEmpty })), from: .environment(variable))
             } else {
                 setIfAbsent(key, .scalar(text), from: .environment(variable))
             }
         }
-        if let url = environment["REDIS_URL"] { setIfAbsent("urls", .list([url]), from: .environment("REDIS_URL")) }
+        if let url = environment["REDIS_URL"] { setIfAbsent("urls", .list(NameList([url])), from: .environment("REDIS_URL")) }
     }
 
     /// Adds the YAML file's settings, below what is set. The file is read as a stream of events: a large file's
@@ -116,9 +118,14 @@ package struct Settings: Sendable {
     }
 
     package func list(_ key: String) -> [String] {
+        Array(names(key))
+    }
+
+    /// A list setting as it is stored, one buffer of names (a million channels without a string each).
+    package func names(_ key: String) -> NameList {
         guard let (value, _) = values[key] else { return [] }
         switch value {
-        case .scalar(let s): return [s]
+        case .scalar(let s): return NameList([s])
         case .list(let l): return l
         }
     }

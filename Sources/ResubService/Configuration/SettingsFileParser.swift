@@ -1,3 +1,5 @@
+import Resub
+
 /// Turns the events of a settings file into settings, one key at a time, without building a tree: a file with
 /// a million channels is never held as a document, only as the list being read. No I/O: the driver
 /// (``YAMLEventReader``) feeds it events. Errors name the file and the key.
@@ -23,8 +25,8 @@ package struct SettingsFileParser {
         case key
         /// After `key:`, expecting its value.
         case value(key: String)
-        /// Inside `key: [ ... ]`, collecting items.
-        case list(key: String, items: [String])
+        /// Inside `key: [ ... ]`, collecting items (as bytes, in one buffer).
+        case list(key: String, items: NameList)
         /// After the top-level mapping (or an empty document).
         case done
     }
@@ -42,7 +44,8 @@ package struct SettingsFileParser {
 
     /// Whether a plain scalar means null in YAML (`~`, `null`, or nothing).
     private static func isNull(_ text: String, plain: Bool) -> Bool {
-        plain && (text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL")
+        // The length first: a million list items are not compared with four strings each.
+        plain && text.utf8.count <= 4 && (text.isEmpty || text == "~" || text == "null" || text == "Null" || text == "NULL")
     }
 
     /// Consumes one event; returns a setting when one is complete.
@@ -76,7 +79,7 @@ package struct SettingsFileParser {
         case (.value(let key), .scalar(let text, let plain)):
             state = .key
             if Self.isNull(text, plain: plain) { return Entry(key: key, value: nil) }
-            return Entry(key: key, value: Settings.keys[key] == .list ? .list([text]) : .scalar(text))
+            return Entry(key: key, value: Settings.keys[key] == .list ? .list(NameList([text])) : .scalar(text))
         case (.value(let key), .sequenceStart):
             guard Settings.keys[key] == .list else {
                 throw SettingsError("\(name(key)): expected a single value, not a list or mapping")
