@@ -132,7 +132,11 @@ struct NodeLinkTests {
         #expect(replay == [["SUBSCRIBE", "orders"]])
         Self.confirm(replay, on: second)
         #expect(h.link.state == .healthy)
-        #expect(h.events.contains { if case .gap = $0 { true } else { false } })
+        let gap = try #require(h.events.compactMap { if case .gap(let gap) = $0 { gap } else { nil } }.first)
+        #expect(gap.subscriptions == Self.set(channels: ["orders"]) && gap.subscriptionCount == 1)
+        h.link.apply(SubscriptionChange(.channel, ["orders"], subscribe: false)) { _ in }
+        h.link.apply(SubscriptionChange(.channel, ["later"], subscribe: true)) { _ in }
+        #expect(gap.subscriptions == Self.set(channels: ["orders"]), "the gap keeps the names it covered when the link changes")
     }
 
     @Test("a replay larger than one slice is written a slice per loop turn, in order, and all of it is confirmed")

@@ -64,7 +64,7 @@ extension SubscriberEvent: CustomStringConvertible {
         case .resubscribed(let node, let c, let p, let s, let duration):
             return "resubscribed on \(node): \(c) channels, \(p) patterns, \(s) shard channels in \(duration.short)"
         case .gap(let gap):
-            return "gap on \(gap.node) from \(RFC3339.format(gap.from)) to \(RFC3339.format(gap.to)) covering \(gap.subscriptions.count) subscriptions"
+            return "gap on \(gap.node) from \(RFC3339.format(gap.from)) to \(RFC3339.format(gap.to)) covering \(gap.subscriptionCount) subscriptions"
         case .topologyChanged(let masters, let covered): return "cluster topology: \(masters) masters serving \(covered) of 16384 slots"
         case .topologyRefreshFailed(let error): return "cluster topology refresh failed: \(error)"
         case .shardChannelsIgnored(let names, let slots):

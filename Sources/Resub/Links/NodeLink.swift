@@ -84,7 +84,7 @@ package final class NodeLink: @unchecked Sendable {
                 shardChannels: self.desiredCount(.shardChannel), duration: duration))
         }
         supervisor.onGap = { [unowned self] from, to in
-            self.onEvent(.gap(Gap(from: from, to: to, node: self.node, subscriptions: self.subscriptions.desired)))
+            self.onEvent(.gap(Gap(from: from, to: to, node: self.node, names: self.subscriptions.table)))
         }
     }
 

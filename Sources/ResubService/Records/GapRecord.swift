@@ -5,7 +5,7 @@ import Resub
 package enum GapRecord {
     /// The JSON line, newline included. Names are sorted so records are stable.
     package static func encode(_ gap: Gap) -> [UInt8] {
-        let out = OutputBuffer(capacity: 256 + gap.subscriptions.count * 16)
+        let out = OutputBuffer(capacity: 256 + gap.subscriptionCount * 16)
         out.append("{\"type\":\"gap\",\"from\":")
         string(RFC3339.format(gap.from), out)
         out.append(",\"to\":")
@@ -16,7 +16,7 @@ package enum GapRecord {
             out.append(UInt8(ascii: ","))
             string(kind.jsonKey, out)
             out.append(":[")
-            for (i, name) in gap.subscriptions[kind].sorted().enumerated() {
+            for (i, name) in gap.names.names(kind, .desired, where: { _ in true }).sorted().enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 string(name, out)
             }
