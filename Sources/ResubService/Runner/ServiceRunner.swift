@@ -160,7 +160,12 @@ package final class ServiceRunner: Sendable {
             eventHandler: { [self] event in
                 Self.log(event, logger)
                 metrics.record(event)
-                if case .resubscribed = event { releaseStartupPages { $0.replayed = true } }
+                if case .resubscribed = event {
+                    // A replay's own buffers (its commands, the slices' encoding; ~10 MB for a million names)
+                    // are free now: give them back, or the process stays at its replay peak until the next one.
+                    FreeMemory.giveBack()
+                    releaseStartupPages { $0.replayed = true }
+                }
                 if emitGaps, case .gap(let gap) = event { sink.push(record: GapRecord.encode(gap), stream: nil, onAccepted: nil) }
             })
         // After the subscriber exists: its link is already connecting and replaying on the loop thread while
