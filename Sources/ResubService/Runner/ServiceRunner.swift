@@ -160,10 +160,11 @@ package final class ServiceRunner: Sendable {
             eventHandler: { [self] event in
                 Self.log(event, logger)
                 metrics.record(event)
-                if case .resubscribed = event {
-                    // A replay's own buffers (its commands, the slices' encoding; ~10 MB for a million names)
-                    // are free now: give them back, or the process stays at its replay peak until the next one.
-                    FreeMemory.giveBack()
+                if case .resubscribed(_, let channels, let patterns, let shardChannels, _) = event {
+                    // A large replay's own buffers (its commands, the slices' encoding; ~10 MB for a million
+                    // names) are free now: give them back, or the process stays at its replay peak until the
+                    // next one. A small replay leaves the heap alone (the receive path reuses what it has).
+                    if channels + patterns + shardChannels >= Self.largeReplay { FreeMemory.giveBack() }
                     releaseStartupPages { $0.replayed = true }
                 }
                 if emitGaps, case .gap(let gap) = event { sink.push(record: GapRecord.encode(gap), stream: nil, onAccepted: nil) }
@@ -174,6 +175,9 @@ package final class ServiceRunner: Sendable {
         let configured = ConfiguredDigests(names)
         return (subscriber, configured)
     }
+
+    /// Subscriptions from which a completed replay is followed by giving the allocator's free memory back.
+    static let largeReplay = 10_000
 
     /// Start-up is over once a link completed its first replay: its code (argument parsing, configuration,
     /// the replay) need not stay resident (``StartupCodePages``). At most twice: at that replay, and after the
