@@ -94,7 +94,7 @@ public final class Subscriber: Sendable {
             link = ShardedManager(
                 loop: loop, template: template, health: configuration.health,
                 replayBatchSize: configuration.replayBatchSize, cluster: cluster,
-                initial: configuration.initialSubscriptions, onBatch: onBatch, onEvent: onEvent)
+                initial: configuration.initialNames, onBatch: onBatch, onEvent: onEvent)
         } else if let sentinel = configuration.sentinel {
             link = SentinelLink(
                 loop: loop, sentinel: sentinel, template: configuration.connectionConfiguration, health: configuration.health,

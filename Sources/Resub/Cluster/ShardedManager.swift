@@ -47,7 +47,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
 
     package init(
         loop: EventLoop, template: ConnectionConfiguration, health: HealthConfiguration, replayBatchSize: Int,
-        cluster: ClusterConfiguration, initial: SubscriptionSet,
+        cluster: ClusterConfiguration, initial: SubscriptionTable,
         onBatch: @escaping (MessageBatch) -> Void, onEvent: @escaping (SubscriberEvent) -> Void
     ) {
         self.loop = loop
@@ -62,8 +62,8 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         self.keyspaceCheck = KeyspaceConfigCheck(loop: loop, template: template, onEvent: onEvent)
     }
 
-    /// The subscriptions to start with (emptied by ``start()``).
-    private var initial: SubscriptionSet
+    /// The subscriptions to start with (the configured table; emptied by ``start()``).
+    private var initial: SubscriptionTable
 
     /// An outage of a link that was closed while down: see ``handovers``.
     private struct Handover {
@@ -85,10 +85,12 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
             onMap: { [weak self] map in self?.topologyArrived(map) },
             onFailure: { [weak self] error in self?.onEvent(.topologyRefreshFailed(error)) })
         let initial = self.initial
-        self.initial = SubscriptionSet()
-        carry(machine.add(initial.shardChannels.sorted()))
+        self.initial = SubscriptionTable()
+        // In the configuration's order (a table's rows keep it): no set or sort of every name on the way.
+        let all: (SubscriptionKind) -> [String] = { initial.names($0, .desired, where: { _ in true }) }
+        carry(machine.add(all(.shardChannel)))
         for kind in [SubscriptionKind.channel, .pattern] {
-            let (nodeLocal, ordinary) = Self.partitionNodeLocal(initial[kind])
+            let (nodeLocal, ordinary) = Self.partitionNodeLocal(all(kind))
             broadcastDesired[kind] = Set(ordinary)
             carry(machine.addNodeLocal(kind, nodeLocal))
         }
