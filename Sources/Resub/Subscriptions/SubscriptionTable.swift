@@ -89,19 +89,17 @@ package struct SubscriptionTable: Sendable {
         index = [Int32](repeating: Self.empty, count: size)
         tags = [UInt8](repeating: 0, count: size)
         for row in Self.slotOrder(hashes, slots: size) {
-            let hash = hashes[Int(row)]
             let entry = entries[Int(row)]
-            let duplicate = withName(row) { find(SubscriptionKind(rawValue: Int(entry.kind))!, $0, hash: hash).row != nil }
-            if duplicate {
+            let found = withName(row) { find(SubscriptionKind(rawValue: Int(entry.kind))!, $0, hash: hashes[Int(row)]) }
+            guard found.row == nil else {
+                // A repeat: the first of its name (a lower row, indexed earlier in the same bucket) stays.
                 entries[Int(row)].kind = Self.freeKind
                 freeRows.append(row)
                 garbageBytes += Int(entry.length)
                 continue
             }
-            var slot = hash & (size - 1)
-            while index[slot] != Self.empty { slot = (slot + 1) & (size - 1) }
-            index[slot] = row
-            tags[slot] = Self.tag(hash)
+            index[found.slot] = row
+            tags[found.slot] = found.tag
             entries[Int(row)].state = [.desired, .kept]
             counts[Int(entry.kind) * State.countedBits] += 1
         }

@@ -1,6 +1,5 @@
 import Resub
 
-
 /// Where a setting came from; errors name the key the way the user wrote it there.
 package enum SettingSource: Sendable, Equatable {
     /// A command-line flag.
