@@ -17,7 +17,12 @@ if ! redis-cli -u "$URL" ping >/dev/null 2>&1; then
   started=$(cat "$dir/redis.pid")
   echo "started a throwaway redis-server (pid $started) on $URL" >&2
 fi
-cleanup() { [ -n "${resub_pid:-}" ] && kill "$resub_pid" 2>/dev/null; [ -n "$started" ] && kill "$started" 2>/dev/null; true; }
+# Each step on its own (never `a && b` as a function's last word under set -e): when resub has already exited
+# (--count reached, Ctrl-C), a failed kill of it must not skip stopping the throwaway server.
+cleanup() {
+  if [ -n "${resub_pid:-}" ]; then kill "$resub_pid" 2>/dev/null || true; fi
+  if [ -n "$started" ]; then kill "$started" 2>/dev/null || true; fi
+}
 trap cleanup EXIT INT TERM
 args=("$@")
 [ ${#args[@]} -eq 0 ] && args=(--channel orders --pattern 'news.*' --shard-channel 'user:{42}')
