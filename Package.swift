@@ -110,6 +110,12 @@ let package = Package(
             swiftSettings: strict
         ),
         .executableTarget(
+            name: "resub-json-bench",
+            dependencies: ["ResubService", "RESP"],
+            path: "Benchmarks/JSONEncoderBenchmark",
+            swiftSettings: strict
+        ),
+        .executableTarget(
             name: "resub-sentinel-bench",
             dependencies: ["Resub", "RESP", "TestSupport"],
             path: "Benchmarks/SentinelBenchmark",
