@@ -87,7 +87,7 @@ package final class ShardedManager: LinkManager, @unchecked Sendable {
         let initial = self.initial
         self.initial = SubscriptionTable()
         // In the configuration's order (a table's rows keep it): no set or sort of every name on the way.
-        let all: (SubscriptionKind) -> [String] = { initial.names($0, .desired, where: { _ in true }) }
+        let all: (SubscriptionKind) -> [String] = { initial.names($0, .desired) }
         carry(machine.add(all(.shardChannel)))
         for kind in [SubscriptionKind.channel, .pattern] {
             let (nodeLocal, ordinary) = Self.partitionNodeLocal(all(kind))

@@ -213,8 +213,8 @@ package struct SubscriptionTable: Sendable {
         }
     }
 
-    /// FNV-1a over the kind and the bytes.
-    private static func hash(_ kind: Int, _ name: UnsafeRawBufferPointer) -> Int {
+    /// FNV-1a over the kind and the bytes (also the start of the SIGHUP digests, which mix it further).
+    package static func hash(_ kind: Int, _ name: UnsafeRawBufferPointer) -> Int {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(kind)
         for byte in name {
             h ^= UInt64(byte)
@@ -274,9 +274,9 @@ package struct SubscriptionTable: Sendable {
         return result
     }
 
-    /// The names of the rows of `kind` with all bits of `state` whose bytes pass `filter`: only those names
-    /// are made into strings (e.g. the few keyspace names among 100,000 channels).
-    package func names(_ kind: SubscriptionKind, _ state: State, where filter: (UnsafeRawBufferPointer) -> Bool) -> [String] {
+    /// The names of the rows of `kind` with all bits of `state` (and whose bytes pass `filter`, if given), in
+    /// row order: only those names are made into strings (e.g. the few keyspace names among 100,000 channels).
+    package func names(_ kind: SubscriptionKind, _ state: State, where filter: (UnsafeRawBufferPointer) -> Bool = { _ in true }) -> [String] {
         rows(kind, all: state).filter { withName($0, filter) }.map(name)
     }
 

@@ -53,13 +53,10 @@ package struct ConfiguredDigests: Sendable {
         return changes
     }
 
-    /// FNV-1a over the kind and the name's UTF-8 bytes, finished with a 64-bit mix (splitmix64's).
+    /// The subscription table's hash of the name (FNV-1a over the kind and the bytes), finished with a 64-bit
+    /// mix (splitmix64's) so that every bit of the digest depends on every byte.
     private static func digest(_ kind: SubscriptionKind, _ name: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(kind.rawValue)
-        for byte in name {
-            h ^= UInt64(byte)
-            h &*= 0x100_0000_01b3
-        }
+        var h = UInt64(bitPattern: Int64(SubscriptionTable.hash(kind.rawValue, name)))
         h = (h ^ (h >> 30)) &* 0xbf58_476d_1ce4_e5b9
         h = (h ^ (h >> 27)) &* 0x94d0_49bb_1331_11eb
         return h ^ (h >> 31)

@@ -16,7 +16,7 @@ package enum GapRecord {
             out.append(UInt8(ascii: ","))
             string(kind.jsonKey, out)
             out.append(":[")
-            for (i, name) in gap.names.names(kind, .desired, where: { _ in true }).sorted().enumerated() {
+            for (i, name) in gap.names.names(kind, .desired).sorted().enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 string(name, out)
             }
